@@ -1,0 +1,157 @@
+"""BIDS inputs: finding label images by walking directories, and reading sessions tables.
+
+Discovery lists directories only (no file is opened), so a dry run over thousands of
+sessions stays cheap and works on trees of empty placeholder files.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from datetime import datetime
+from pathlib import Path
+
+from .errors import InputError
+
+LABEL = re.compile(r"[a-zA-Z0-9]+")
+ENTITY = re.compile(r"([a-zA-Z0-9]+)-([a-zA-Z0-9]+)")
+IMAGE_EXTENSIONS = (".nii.gz", ".nii")
+DAYS_PER_YEAR = 365.25
+
+
+def _subdirs(path: str, prefix: str):
+    try:
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.name.startswith(prefix) and entry.is_dir():
+                    yield entry.name, entry.path
+    except FileNotFoundError:
+        return
+
+
+def parse_entities(filename: str, suffix: str) -> dict[str, str] | None:
+    """Entities of ``sub-1_ses-2_desc-x_<suffix>.nii[.gz]``; None when the name does not fit."""
+    for extension in IMAGE_EXTENSIONS:
+        ending = f"_{suffix}{extension}"
+        if filename.endswith(ending):
+            stem = filename[: -len(ending)]
+            break
+    else:
+        return None
+    entities = {}
+    for part in stem.split("_"):
+        match = ENTITY.fullmatch(part)
+        if not match:
+            return None
+        entities[match.group(1)] = match.group(2)
+    return entities
+
+
+def check_label(kind: str, label: str, where) -> str:
+    if not LABEL.fullmatch(label):
+        raise InputError(
+            where, f"{kind} label '{label}' has characters outside BIDS' [a-zA-Z0-9]"
+        )
+    return label
+
+
+def find_label_images(
+    segmentation_dir, filters: dict[str, str] | None = None, suffix: str = "dseg"
+) -> dict[str, dict[str, str]]:
+    """{subject: {session: path}} for ``sub-*/ses-*/anat/*_<suffix>.nii[.gz]``.
+
+    ``filters`` keeps only files whose entities have the given values (e.g. {"desc": "aseg"});
+    more than one match in a session is an error that asks for a filter.
+    """
+    filters = filters or {}
+    found: dict[str, dict[str, str]] = {}
+    for sub_dir, sub_path in sorted(_subdirs(str(segmentation_dir), "sub-")):
+        subject = check_label("participant", sub_dir[4:], sub_path)
+        for ses_dir, ses_path in sorted(_subdirs(sub_path, "ses-")):
+            session = check_label("session", ses_dir[4:], ses_path)
+            anat = os.path.join(ses_path, "anat")
+            try:
+                names = os.listdir(anat)
+            except FileNotFoundError:
+                continue
+            matches = []
+            for name in names:
+                entities = parse_entities(name, suffix)
+                if entities is None:
+                    continue
+                if entities.get("sub") != subject or entities.get("ses") != session:
+                    continue
+                if all(entities.get(key) == value for key, value in filters.items()):
+                    matches.append(name)
+            if len(matches) > 1:
+                raise InputError(
+                    anat,
+                    f"{len(matches)} {suffix} images match ({', '.join(sorted(matches))}); "
+                    "choose one with 'segmentation_filters' in the config",
+                )
+            if matches:
+                found.setdefault(subject, {})[session] = os.path.join(anat, matches[0])
+    return found
+
+
+def parse_acq_time(text: str) -> datetime:
+    """ISO 8601 date or date-time (BIDS ``acq_time``); a trailing Z is UTC."""
+    value = text.strip()
+    if value.endswith("Z"):
+        value = value[:-1]
+    parsed = datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=None)
+
+
+def read_sessions_table(path) -> dict[str, datetime]:
+    """{session label: acq_time} from ``sub-<label>_sessions.tsv``; labels lose their 'ses-'."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise InputError(path, f"cannot read sessions table ({err.strerror})") from None
+    reader = csv.DictReader(text.splitlines(), delimiter="\t")
+    missing = {"session_id", "acq_time"} - set(reader.fieldnames or [])
+    if missing:
+        raise InputError(path, f"sessions table lacks the column(s) {sorted(missing)}")
+    dates: dict[str, datetime] = {}
+    for line_number, row in enumerate(reader, start=2):
+        raw_id = (row["session_id"] or "").strip()
+        session = raw_id[4:] if raw_id.startswith("ses-") else raw_id
+        check_label("session", session, f"{path}, line {line_number}")
+        if session in dates:
+            raise InputError(path, f"line {line_number}: session '{raw_id}' is listed twice")
+        raw_time = (row["acq_time"] or "").strip()
+        if raw_time in ("", "n/a"):
+            dates[session] = None
+            continue
+        try:
+            dates[session] = parse_acq_time(raw_time)
+        except ValueError:
+            raise InputError(
+                path,
+                f"line {line_number}: acq_time '{raw_time}' of session '{raw_id}' is not an ISO 8601 date",
+            ) from None
+    return dates
+
+
+def session_dates(sessions: list[str], table: dict[str, datetime], table_path) -> dict[str, datetime]:
+    """The acq_time of each session with an image; a missing row or date is an InputError."""
+    dates = {}
+    for session in sessions:
+        if session not in table:
+            raise InputError(table_path, f"no row for session 'ses-{session}', which has a label image")
+        if table[session] is None:
+            raise InputError(table_path, f"session 'ses-{session}' has no acq_time")
+        dates[session] = table[session]
+    return dates
+
+
+def years_since_first(dates: dict[str, datetime]) -> dict[str, float]:
+    """Years (of 365.25 days) from the earliest date; only intervals matter (dates may be shifted)."""
+    first = min(dates.values())
+    return {
+        session: (when - first).total_seconds() / (DAYS_PER_YEAR * 86400.0)
+        for session, when in dates.items()
+    }

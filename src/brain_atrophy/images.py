@@ -1,0 +1,144 @@
+"""Reading label images: header checks through nibabel, voxels decoded once.
+
+NIfTI files take a fast path: the whole file is decompressed in one call with the fastest
+gzip decoder installed (isal, then zlib-ng, then the standard library), its output buffer
+pre-sized from the gzip trailer, and the voxels are viewed in place with ``np.frombuffer``
+at the offset nibabel reads from the header. Other formats (MGZ/MGH) go through
+``nibabel.load``. Either way the caller gets the raw stored labels, never a float64 copy.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from .errors import InputError
+
+try:  # fastest first; all three take the same (data, wbits, bufsize) call
+    from isal.isal_zlib import decompress as _inflate
+    from isal.isal_zlib import error as _InflateError
+except ImportError:  # pragma: no cover - depends on what is installed
+    try:
+        from zlib_ng.zlib_ng import decompress as _inflate
+        from zlib_ng.zlib_ng import error as _InflateError
+    except ImportError:
+        _inflate = zlib.decompress
+        _InflateError = zlib.error
+
+GZIP_MAGIC = b"\x1f\x8b"
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+NIBABEL_SUFFIXES = (".mgz", ".mgh")
+
+
+@dataclass(frozen=True)
+class LabelImage:
+    """Stored voxel values (flattened, file order) and what is needed to turn counts into mm³."""
+
+    voxels: np.ndarray
+    shape: tuple[int, ...]
+    affine: np.ndarray
+
+    @property
+    def voxel_volume_mm3(self) -> float:
+        return voxel_volume_mm3(self.affine)
+
+
+def voxel_volume_mm3(affine: np.ndarray) -> float:
+    """Volume of one voxel: |det| of the affine's 3×3 part, right for flipped and oblique grids."""
+    return float(abs(np.linalg.det(np.asarray(affine, dtype=float)[:3, :3])))
+
+
+def gunzip(raw: bytes, source) -> bytes:
+    """Decompress a whole gzip file; a damaged stream is an InputError naming ``source``."""
+    expected = int.from_bytes(raw[-4:], "little")  # ISIZE: uncompressed size mod 2**32
+    try:
+        data = _inflate(raw, wbits=31, bufsize=max(expected, 1))
+    except (_InflateError, ValueError) as err:
+        raise InputError(source, f"corrupt or truncated gzip data ({err})") from None
+    if len(data) % 2**32 != expected:
+        # a multi-member gzip file: the one-shot decoder stopped after the first member
+        try:
+            data = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as err:
+            raise InputError(source, f"corrupt or truncated gzip data ({err})") from None
+    return data
+
+
+def _spatial_shape(shape, source) -> tuple[int, int, int]:
+    """The 3D shape of a label volume; trailing singleton dimensions are dropped."""
+    shape = tuple(int(n) for n in shape)
+    while len(shape) > 3 and shape[-1] == 1:
+        shape = shape[:-1]
+    if len(shape) != 3:
+        raise InputError(
+            source, f"expected one 3D label volume, found an image of shape {shape}"
+        )
+    return shape
+
+
+def _check_geometry(header, affine, source) -> None:
+    zooms = np.asarray(header.get_zooms()[:3], dtype=float)
+    if not np.all(np.isfinite(zooms)) or np.any(zooms <= 0):
+        raise InputError(source, f"voxel size must be positive, header has {tuple(zooms)}")
+    if not np.all(np.isfinite(affine)):
+        raise InputError(source, "the header's affine holds NaN or infinite values")
+    if voxel_volume_mm3(affine) <= 0:
+        raise InputError(source, "the header's affine is singular (voxel volume 0)")
+
+
+def _read_nifti(path: Path) -> LabelImage:
+    raw = path.read_bytes()
+    if raw[:2] == GZIP_MAGIC:
+        raw = gunzip(raw, path)
+    elif path.name.endswith(".gz"):
+        raise InputError(path, "named .gz but is not gzip-compressed")
+    image_class = nib.Nifti2Image if raw[:4] in (b"\x1c\x02\x00\x00", b"\x00\x00\x02\x1c") else nib.Nifti1Image
+    try:
+        image = image_class.from_bytes(raw)
+    except Exception as err:  # nibabel raises several types for a bad header
+        raise InputError(path, f"not a readable NIfTI file ({err})") from None
+    proxy = image.dataobj
+    shape = _spatial_shape(proxy.shape, path)
+    _check_geometry(image.header, image.affine, path)
+    count = int(np.prod(shape))
+    need = int(proxy.offset) + count * proxy.dtype.itemsize
+    if len(raw) < need:
+        raise InputError(
+            path, f"file holds {len(raw)} bytes but its header needs {need} (truncated?)"
+        )
+    voxels = np.frombuffer(raw, dtype=proxy.dtype, count=count, offset=int(proxy.offset))
+    slope, inter = proxy.slope, proxy.inter
+    if (slope, inter) != (1.0, 0.0):
+        voxels = voxels * np.float64(slope) + np.float64(inter)
+    if proxy.order == "C":  # pragma: no cover - NIfTI is always Fortran order
+        voxels = voxels.reshape(shape, order="C").ravel(order="F")
+    return LabelImage(voxels=voxels, shape=shape, affine=image.affine)
+
+
+def _read_with_nibabel(path: Path) -> LabelImage:
+    try:
+        image = nib.load(path)
+        data = np.asanyarray(image.dataobj)
+    except Exception as err:
+        raise InputError(path, f"not a readable image ({err})") from None
+    shape = _spatial_shape(data.shape, path)
+    _check_geometry(image.header, image.affine, path)
+    return LabelImage(voxels=data.reshape(-1, order="F"), shape=shape, affine=image.affine)
+
+
+def read_label_image(path) -> LabelImage:
+    """Read a 3D label image (NIfTI-1/2, .nii or .nii.gz; MGZ/MGH) and check its header."""
+    path = Path(path)
+    name = path.name.lower()
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    if name.endswith(NIFTI_SUFFIXES):
+        return _read_nifti(path)
+    if name.endswith(NIBABEL_SUFFIXES):
+        return _read_with_nibabel(path)
+    raise InputError(path, "unsupported image format (expected .nii, .nii.gz, .mgz or .mgh)")

@@ -1,0 +1,390 @@
+"""REML linear mixed model with a random intercept and slope per subject (unstructured 2×2).
+
+    y = Xβ + Z_i b_i + ε,   b_i ~ N(0, σ² ΛΛᵀ),   ε ~ N(0, σ² I),   Z_i = [1, t]
+
+Λ is lower triangular with parameters θ = (Λ11, Λ21, Λ22), as in lme4. β and σ² are profiled
+out, so the optimizer searches only θ, with Λ11, Λ22 ≥ 0 (a singular covariance lies on that
+boundary). With only 2×2 blocks, everything reduces to per-subject sufficient statistics
+(ZᵢᵀZᵢ, ZᵢᵀXᵢ, Zᵢᵀyᵢ), so one evaluation of the criterion is a few vectorized operations
+over subjects, whatever their number of visits. The criterion is lme4's REML deviance
+
+    d(θ) = log|I + ΛᵀZᵀZΛ| + log|XᵀH⁻¹X| + (n − p)(1 + log(2π r̂ᵀH⁻¹r̂ / (n − p))),
+
+with H = I + ZΛΛᵀZᵀ. Time is centred inside Z for conditioning; the model is invariant to
+that shift because X holds the matching columns, so the fixed effects are unchanged.
+Degrees of freedom for contrasts follow Satterthwaite as lmerTest computes them: the
+Hessian of the deviance in (θ, σ) and the gradient of the contrast variance.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import linalg, optimize, stats
+
+BOUNDARY = 1e-6  # θ components this close to 0 are taken as on the boundary (singular fit)
+GRADIENT_TOLERANCE = 2e-3  # as lme4's check on the gradient of the deviance
+
+
+@dataclass(frozen=True)
+class SufficientStatistics:
+    ztz: np.ndarray  # (m, 2, 2)
+    ztx: np.ndarray  # (m, 2, p)
+    zty: np.ndarray  # (m, 2)
+    xtx: np.ndarray  # (p, p)
+    xty: np.ndarray  # (p,)
+    yty: float
+    n: int
+    p: int
+
+
+@dataclass
+class MixedFit:
+    names: list[str]
+    beta: np.ndarray
+    theta: np.ndarray
+    sigma: float
+    reml_deviance: float
+    converged: bool
+    singular: bool
+    message: str
+    n_obs: int
+    n_subjects: int
+    stats: SufficientStatistics = field(repr=False)
+
+    @property
+    def cov_beta(self) -> np.ndarray:
+        return beta_covariance(self.stats, self.theta, self.sigma)
+
+    def contrast(self, weights, level: float = 0.95) -> dict[str, float]:
+        """Estimate, SE, Satterthwaite df, CI and two-sided p-value of weights·β."""
+        c = np.asarray(weights, dtype=float)
+        estimate = float(c @ self.beta)
+        variance = float(c @ self.cov_beta @ c)
+        se = math.sqrt(variance)
+        df = satterthwaite_df(self, c)
+        quantile = stats.t.ppf(0.5 + level / 2, df)
+        t_value = estimate / se if se > 0 else math.nan
+        return {
+            "estimate": estimate,
+            "se": se,
+            "df": df,
+            "ci_low": estimate - quantile * se,
+            "ci_high": estimate + quantile * se,
+            "p_value": float(2 * stats.t.sf(abs(t_value), df)),
+        }
+
+
+def sufficient_statistics(y, X, t, subject_index) -> SufficientStatistics:
+    y = np.asarray(y, dtype=float)
+    X = np.asarray(X, dtype=float)
+    t = np.asarray(t, dtype=float)
+    g = np.asarray(subject_index)
+    m = int(g.max()) + 1
+    n, p = X.shape
+
+    def per_subject(values):
+        return np.bincount(g, weights=values, minlength=m)
+
+    ones = np.ones(n)
+    ztz = np.empty((m, 2, 2))
+    ztz[:, 0, 0] = per_subject(ones)
+    ztz[:, 0, 1] = ztz[:, 1, 0] = per_subject(t)
+    ztz[:, 1, 1] = per_subject(t * t)
+    ztx = np.empty((m, 2, p))
+    for j in range(p):
+        ztx[:, 0, j] = per_subject(X[:, j])
+        ztx[:, 1, j] = per_subject(t * X[:, j])
+    zty = np.stack([per_subject(y), per_subject(t * y)], axis=1)
+    return SufficientStatistics(ztz, ztx, zty, X.T @ X, X.T @ y, float(y @ y), n, p)
+
+
+def _lambda(theta) -> np.ndarray:
+    return np.array([[theta[0], 0.0], [theta[1], theta[2]]])
+
+
+def _solve_terms(s: SufficientStatistics, theta):
+    """log|I + ΛᵀZᵀZΛ|, XᵀH⁻¹X, XᵀH⁻¹y and yᵀH⁻¹y for one θ (Woodbury, per subject)."""
+    lam = _lambda(theta)
+    a = np.einsum("ki,mkl,lj->mij", lam, s.ztz, lam)
+    a[:, 0, 0] += 1.0
+    a[:, 1, 1] += 1.0
+    det = a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0]
+    inverse = np.empty_like(a)
+    inverse[:, 0, 0] = a[:, 1, 1] / det
+    inverse[:, 1, 1] = a[:, 0, 0] / det
+    inverse[:, 0, 1] = -a[:, 0, 1] / det
+    inverse[:, 1, 0] = -a[:, 1, 0] / det
+    u_x = np.einsum("ki,mkp->mip", lam, s.ztx)
+    u_y = np.einsum("ki,mk->mi", lam, s.zty)
+    inv_u_x = np.einsum("mij,mjp->mip", inverse, u_x)
+    xhx = s.xtx - np.einsum("mip,miq->pq", u_x, inv_u_x)
+    xhy = s.xty - np.einsum("mip,mi->p", inv_u_x, u_y)
+    yhy = s.yty - float(np.einsum("mi,mij,mj->", u_y, inverse, u_y))
+    return float(np.sum(np.log(det))), xhx, xhy, yhy
+
+
+def _profiled(s: SufficientStatistics, theta):
+    """(REML deviance, β̂, r̂ᵀH⁻¹r̂, log|XᵀH⁻¹X|) at θ."""
+    logdet_m, xhx, xhy, yhy = _solve_terms(s, theta)
+    factor = linalg.cho_factor(xhx)
+    beta = linalg.cho_solve(factor, xhy)
+    rhr = max(yhy - float(beta @ xhy), 1e-300)
+    logdet_x = 2.0 * float(np.sum(np.log(np.diag(factor[0]))))
+    dof = s.n - s.p
+    deviance = logdet_m + logdet_x + dof * (1.0 + math.log(2.0 * math.pi * rhr / dof))
+    return deviance, beta, rhr, logdet_x
+
+
+def reml_deviance(s: SufficientStatistics, theta) -> float:
+    try:
+        return _profiled(s, theta)[0]
+    except (linalg.LinAlgError, ValueError):
+        return math.inf
+
+
+def reml_deviance_varpar(s: SufficientStatistics, varpar) -> float:
+    """The REML deviance at (θ, σ), σ not profiled out (what lmerTest differentiates)."""
+    theta, sigma = varpar[:3], varpar[3]
+    logdet_m, xhx, xhy, yhy = _solve_terms(s, theta)
+    factor = linalg.cho_factor(xhx)
+    beta = linalg.cho_solve(factor, xhy)
+    rhr = yhy - float(beta @ xhy)
+    logdet_x = 2.0 * float(np.sum(np.log(np.diag(factor[0]))))
+    dof = s.n - s.p
+    return logdet_m + logdet_x + dof * math.log(2.0 * math.pi * sigma**2) + rhr / sigma**2
+
+
+def beta_covariance(s: SufficientStatistics, theta, sigma) -> np.ndarray:
+    """σ² (XᵀH⁻¹X)⁻¹."""
+    xhx = _solve_terms(s, theta)[1]
+    return sigma**2 * linalg.inv(xhx)
+
+
+def _moment_start(y, X, t, g) -> np.ndarray:
+    """θ from per-subject OLS lines of the fixed-effects residuals (a cheap, sensible start)."""
+    residual = y - X @ np.linalg.lstsq(X, y, rcond=None)[0]
+    m = int(g.max()) + 1
+    n_i = np.bincount(g, minlength=m)
+    t_mean = np.bincount(g, weights=t, minlength=m) / np.maximum(n_i, 1)
+    r_mean = np.bincount(g, weights=residual, minlength=m) / np.maximum(n_i, 1)
+    dt = t - t_mean[g]
+    stt = np.bincount(g, weights=dt * dt, minlength=m)
+    str_ = np.bincount(g, weights=dt * residual, minlength=m)
+    usable = (n_i >= 3) & (stt > 0)
+    if usable.sum() < 3:
+        return np.array([1.0, 0.0, 1.0])
+    slopes = str_[usable] / stt[usable]
+    fitted = r_mean[g] + np.where(stt[g] > 0, str_[g] / np.where(stt[g] > 0, stt[g], 1), 0) * dt
+    within = residual - fitted
+    sigma2 = float(np.sum(within[usable[g]] ** 2) / max(np.sum(n_i[usable] - 2), 1))
+    if sigma2 <= 0:
+        return np.array([1.0, 0.0, 1.0])
+    intercepts = r_mean[usable] + slopes * (0.0 - t_mean[usable])
+    cov = np.cov(np.stack([intercepts, slopes]))
+    cov[1, 1] = max(cov[1, 1] - sigma2 / float(np.mean(stt[usable])), 1e-4 * cov[1, 1] + 1e-12)
+    cov[0, 0] = max(cov[0, 0] - sigma2 / float(np.mean(n_i[usable])), 1e-4 * cov[0, 0] + 1e-12)
+    try:
+        chol = np.linalg.cholesky(cov / sigma2)
+    except np.linalg.LinAlgError:
+        chol = np.diag(np.sqrt(np.diag(cov) / sigma2))
+    return np.array([chol[0, 0], chol[1, 0], chol[1, 1]])
+
+
+def _derivatives(func, x, steps, free):
+    """Central-difference gradient and Hessian of ``func`` at ``x`` over the ``free`` indices."""
+    index = np.flatnonzero(free)
+    f0 = func(x)
+    k = index.size
+    gradient = np.zeros(k)
+    hessian = np.zeros((k, k))
+
+    def at(*moves):
+        y = x.copy()
+        for i, h in moves:
+            y[i] += h
+        return func(y)
+
+    for a, i in enumerate(index):
+        h = steps[i]
+        up, down = at((i, h)), at((i, -h))
+        gradient[a] = (up - down) / (2 * h)
+        hessian[a, a] = (up - 2 * f0 + down) / h**2
+        for b, j in enumerate(index[:a]):
+            hj = steps[j]
+            hessian[a, b] = hessian[b, a] = (
+                at((i, h), (j, hj)) - at((i, h), (j, -hj)) - at((i, -h), (j, hj)) + at((i, -h), (j, -hj))
+            ) / (4 * h * hj)
+    return gradient, hessian
+
+
+def _free(theta) -> np.ndarray:
+    """Which θ components are free: Λ11 and Λ22 stuck at 0 are held on the boundary."""
+    return np.array([theta[0] >= BOUNDARY, True, theta[2] >= BOUNDARY])
+
+
+def _scaled_gradient(s, theta):
+    """lme4's convergence measure: the gradient scaled by the Cholesky factor of the Hessian.
+
+    Its squared norm is twice the deviance a Newton step would still gain.
+    """
+    free = _free(theta)
+    steps = 1e-3 * _natural_scale(theta)
+    gradient, hessian = _derivatives(lambda th: reml_deviance(s, th), theta, steps, free)
+    try:
+        return linalg.solve_triangular(linalg.cholesky(hessian, lower=True), gradient, lower=True)
+    except (linalg.LinAlgError, ValueError):
+        return np.full(gradient.shape, np.inf)
+
+
+def fit(y, X, t, subject_index, names) -> MixedFit:
+    """Fit the model by REML; the result says whether the optimum passed the convergence checks."""
+    y = np.asarray(y, dtype=float)
+    X = np.asarray(X, dtype=float)
+    t = np.asarray(t, dtype=float)
+    g = np.unique(np.asarray(subject_index), return_inverse=True)[1].ravel()
+    # Conditioning, neither of which changes the REML optimum: time is centred (the random
+    # effects model is invariant to the shift) and y is replaced by its OLS residual (β absorbs
+    # Xβ₀), so sums of squares stay small and finite differences of the deviance are clean.
+    t_centred = t - t.mean()
+    beta_ols = np.linalg.lstsq(X, y, rcond=None)[0]
+    s = sufficient_statistics(y - X @ beta_ols, X, t_centred, g)
+    moment = _moment_start(y, X, t_centred, g)
+    slope_sd = max(math.hypot(moment[1], moment[2]), 1e-3)
+    # The deviance is even in Λ22 (and in Λ11), so Λ22 = 0 is always stationary: a search can
+    # stall there although the optimum is inside. Starting from several points, one of them
+    # well inside, and keeping the best makes that failure unlikely.
+    starts = [
+        moment,
+        np.array([1.0, 0.0, 1.0]),
+        np.array([max(moment[0], 1e-2), 0.0, slope_sd]),
+    ]
+    best = None
+    for start in starts:
+        theta = _optimize_from(s, start)
+        deviance = reml_deviance(s, theta)
+        if best is None or deviance < best[0]:
+            best = (deviance, theta)
+    theta = best[1]
+    scaled_gradient = _scaled_gradient(s, theta)
+    converged = bool(
+        math.isfinite(best[0]) and np.max(np.abs(scaled_gradient)) < GRADIENT_TOLERANCE
+    )
+    deviance, beta, rhr, _ = _profiled(s, theta)
+    sigma = math.sqrt(rhr / (s.n - s.p))
+    return MixedFit(
+        names=list(names),
+        beta=beta + beta_ols,
+        theta=theta,
+        sigma=sigma,
+        reml_deviance=deviance,
+        converged=converged,
+        singular=not bool(np.all(_free(theta)[[0, 2]])),
+        message="ok" if converged else f"scaled gradient {np.array2string(scaled_gradient, precision=4)}",
+        n_obs=s.n,
+        n_subjects=int(g.max()) + 1,
+        stats=s,
+    )
+
+
+def _natural_scale(theta) -> np.ndarray:
+    """Units for θ: the intercept SD for Λ11, the slope SD for Λ21 and Λ22 (relative to σ)."""
+    slope_sd = max(math.hypot(theta[1], theta[2]), 1e-3)
+    return np.array([max(theta[0], 1e-3), slope_sd, slope_sd])
+
+
+def _optimize_from(s: SufficientStatistics, start) -> np.ndarray:
+    """L-BFGS-B from ``start``, searching in units of the start's SDs so all θ move alike."""
+    scale = _natural_scale(start)
+    result = optimize.minimize(
+        lambda phi: reml_deviance(s, phi * scale),
+        start / scale,
+        method="L-BFGS-B",
+        bounds=[(0, None), (None, None), (0, None)],
+        options={"ftol": 1e-14, "gtol": 1e-10, "maxiter": 1000},
+    )
+    return _newton_polish(s, result.x * scale)
+
+
+def _newton_polish(s, theta, iterations: int = 4):
+    """A few Newton steps on the free θ components: the last digits L-BFGS-B leaves behind."""
+    theta = np.array(theta, dtype=float)
+    theta[[0, 2]] = np.maximum(theta[[0, 2]], 0.0)
+    current = reml_deviance(s, theta)
+    for _ in range(iterations):
+        free = _free(theta)
+        steps = 1e-3 * _natural_scale(theta)
+        gradient, hessian = _derivatives(lambda th: reml_deviance(s, th), theta, steps, free)
+        try:
+            step = linalg.solve(hessian, gradient, assume_a="pos")
+        except (linalg.LinAlgError, ValueError):
+            break
+        candidate = theta.copy()
+        candidate[free] -= step
+        candidate[[0, 2]] = np.maximum(candidate[[0, 2]], 0.0)
+        value = reml_deviance(s, candidate)
+        if not value < current:
+            break
+        theta, current = candidate, value
+    return theta
+
+
+def satterthwaite_df(fit_: MixedFit, contrast) -> float:
+    """Satterthwaite degrees of freedom of contrast·β (as lmerTest), by finite differences.
+
+    Variance parameters on the boundary (a singular fit) are held fixed.
+    """
+    s = fit_.stats
+    varpar = np.append(fit_.theta, fit_.sigma)
+    free = np.array([fit_.theta[0] >= BOUNDARY, True, fit_.theta[2] >= BOUNDARY, True])
+    index = np.flatnonzero(free)
+    steps = 1e-3 * np.append(_natural_scale(fit_.theta), fit_.sigma)
+
+    def shifted(*moves):
+        x = varpar.copy()
+        for i, h in moves:
+            x[i] += h
+        return x
+
+    k = index.size
+    hessian = np.empty((k, k))
+    f0 = reml_deviance_varpar(s, varpar)
+    for a, i in enumerate(index):
+        for b, j in enumerate(index[: a + 1]):
+            hi, hj = steps[i], steps[j]
+            if i == j:
+                value = (
+                    reml_deviance_varpar(s, shifted((i, hi)))
+                    - 2 * f0
+                    + reml_deviance_varpar(s, shifted((i, -hi)))
+                ) / hi**2
+            else:
+                value = (
+                    reml_deviance_varpar(s, shifted((i, hi), (j, hj)))
+                    - reml_deviance_varpar(s, shifted((i, hi), (j, -hj)))
+                    - reml_deviance_varpar(s, shifted((i, -hi), (j, hj)))
+                    + reml_deviance_varpar(s, shifted((i, -hi), (j, -hj)))
+                ) / (4 * hi * hj)
+            hessian[a, b] = hessian[b, a] = value
+    c = np.asarray(contrast, dtype=float)
+
+    def contrast_variance(x):
+        return float(c @ beta_covariance(s, x[:3], x[3]) @ c)
+
+    gradient = np.array(
+        [
+            (contrast_variance(shifted((i, steps[i])))
+             - contrast_variance(shifted((i, -steps[i])))) / (2 * steps[i])
+            for i in index
+        ]
+    )
+    try:
+        varpar_cov = 2.0 * linalg.inv(hessian)
+    except linalg.LinAlgError:
+        return math.nan
+    denominator = float(gradient @ varpar_cov @ gradient)
+    if not denominator > 0:
+        return math.nan
+    return 2.0 * contrast_variance(varpar) ** 2 / denominator

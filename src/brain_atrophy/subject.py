@@ -1,0 +1,90 @@
+"""One subject's work: every session's region volumes, then the subject's two-stage rates.
+
+Only numpy and nibabel are imported here: this runs once per subject, and its import cost
+is paid per job.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+
+from .bids import read_sessions_table, session_dates, years_since_first
+from .images import read_label_image
+from .rates import subject_rate
+from .regions import read_region_table
+from .volumes import label_counts, region_voxel_counts
+
+log = logging.getLogger(__name__)
+
+SESSION_COLUMNS = ["region", "volume_mm3", "n_voxels"]
+VOLUME_COLUMNS = ["participant_id", "session_id", "acq_time", "years", "region", "volume_mm3", "n_voxels"]
+RATE_COLUMNS = ["participant_id", "region", "n_sessions", "followup_years", "baseline_volume_mm3", "rate_pct_per_year"]
+
+
+def session_volumes(image_path, regions: dict[str, tuple[int, ...]]) -> list[dict]:
+    """Volume (mm³) and voxel count of every region in one label image."""
+    image = read_label_image(image_path)
+    counts = region_voxel_counts(label_counts(image.voxels, image_path), regions)
+    voxel_mm3 = image.voxel_volume_mm3
+    return [
+        {"region": name, "volume_mm3": n * voxel_mm3, "n_voxels": n} for name, n in counts.items()
+    ]
+
+
+def subject_paths(subject_dir, subject: str, sessions) -> dict:
+    """Where one subject's derivatives go (BIDS-Derivatives names under ``subject_dir``)."""
+    root = Path(subject_dir)
+    return {
+        "sessions": {
+            ses: root / f"ses-{ses}" / "anat" / f"sub-{subject}_ses-{ses}_volumes.tsv" for ses in sessions
+        },
+        "volumes": root / "anat" / f"sub-{subject}_volumes.tsv",
+        "rates": root / "anat" / f"sub-{subject}_rates.tsv",
+    }
+
+
+def write_tsv(path: Path, columns: list[str], rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, columns, delimiter="\t", lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: _format(row[key]) for key in columns})
+
+
+def _format(value):
+    if isinstance(value, float):
+        return "n/a" if value != value else repr(value)
+    return value
+
+
+def process_subject(subject: str, images: dict[str, str], sessions_tsv, region_tsv, subject_dir) -> None:
+    """Measure every session of ``subject`` and write its per-session, volume and rate tables."""
+    regions = read_region_table(region_tsv)
+    dates = session_dates(list(images), read_sessions_table(sessions_tsv), sessions_tsv)
+    years = years_since_first(dates)
+    paths = subject_paths(subject_dir, subject, images)
+    long_rows = []
+    for session in sorted(images, key=lambda s: dates[s]):
+        rows = session_volumes(images[session], regions)
+        log.info("sub-%s ses-%s: %s", subject, session, images[session])
+        write_tsv(paths["sessions"][session], SESSION_COLUMNS, rows)
+        for row in rows:
+            long_rows.append(
+                {
+                    "participant_id": f"sub-{subject}",
+                    "session_id": f"ses-{session}",
+                    "acq_time": dates[session].isoformat(),
+                    "years": years[session],
+                    **row,
+                }
+            )
+    write_tsv(paths["volumes"], VOLUME_COLUMNS, long_rows)
+    rate_rows = []
+    for region in regions:
+        points = [(r["years"], r["volume_mm3"]) for r in long_rows if r["region"] == region]
+        summary = subject_rate([p[0] for p in points], [p[1] for p in points])
+        rate_rows.append({"participant_id": f"sub-{subject}", "region": region, **summary})
+    write_tsv(paths["rates"], RATE_COLUMNS, rate_rows)
