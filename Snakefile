@@ -1,0 +1,19 @@
+# brain-atrophy: regional brain volumes per session, per-subject atrophy rates and
+# mixed-model group comparisons, from BIDS label images. See README.md.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/subjects.smk"
+include: "rules/group.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

@@ -1,0 +1,64 @@
+# Configuration, input discovery and path helpers. Everything here runs at parse time (and
+# again in every cluster job): it lists directories but never opens an image.
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from brain_atrophy.bids import find_label_images  # noqa: E402
+
+
+validate(config, "../schemas/config.schema.yaml")
+
+OUT = config["output_dir"].rstrip("/")
+BIDS_DIR = config["bids_dir"].rstrip("/")
+PRESETS_DIR = Path(workflow.basedir) / "config" / "regions"
+
+
+def region_table_path(choice):
+    """A preset name ('freesurfer') maps to config/regions/<name>.tsv; anything else is a path."""
+    if "/" not in choice and not choice.endswith(".tsv"):
+        preset = PRESETS_DIR / f"{choice}.tsv"
+        if not preset.is_file():
+            known = ", ".join(sorted(p.stem for p in PRESETS_DIR.glob("*.tsv")))
+            raise ValueError(f"config 'regions': no preset '{choice}' (presets: {known}; or give a TSV path)")
+        return str(preset)
+    if not Path(choice).is_file():
+        raise ValueError(f"config 'regions': region table '{choice}' not found")
+    return choice
+
+
+REGION_TABLE = region_table_path(config["regions"])
+LABEL_IMAGES = find_label_images(config["segmentation_dir"], config["segmentation_filters"])
+SUBJECTS = sorted(LABEL_IMAGES)
+if not SUBJECTS:
+    raise ValueError(
+        f"no label images found under {config['segmentation_dir']} "
+        "(expected sub-<label>/ses-<label>/anat/sub-<label>_ses-<label>[_<key>-<value>]_dseg.nii[.gz])"
+    )
+
+
+wildcard_constraints:
+    subject="[a-zA-Z0-9]+",
+
+
+def subject_images(wildcards):
+    sessions = LABEL_IMAGES[wildcards.subject]
+    return [sessions[s] for s in sorted(sessions)]
+
+
+def subject_session_labels(wildcards):
+    return sorted(LABEL_IMAGES[wildcards.subject])
+
+
+def subject_sessions_table(wildcards):
+    return f"{BIDS_DIR}/sub-{wildcards.subject}/sub-{wildcards.subject}_sessions.tsv"
+
+
+def final_outputs():
+    return [
+        f"{OUT}/dataset_description.json",
+        *rules.group_statistics.output,
+    ]
