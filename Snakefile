@@ -14,6 +14,6 @@ include: "rules/group.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True

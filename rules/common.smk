@@ -3,12 +3,12 @@
 import sys
 from pathlib import Path
 
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from brain_atrophy.bids import find_label_images  # noqa: E402
-
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -19,11 +19,13 @@ PRESETS_DIR = Path(workflow.basedir) / "config" / "regions"
 
 def region_table_path(choice):
     """A preset name ('freesurfer') maps to config/regions/<name>.tsv; anything else is a path."""
-    if "/" not in choice and not choice.endswith(".tsv"):
+    if Path(choice).name == choice and not choice.endswith(".tsv"):
         preset = PRESETS_DIR / f"{choice}.tsv"
         if not preset.is_file():
             known = ", ".join(sorted(p.stem for p in PRESETS_DIR.glob("*.tsv")))
-            raise ValueError(f"config 'regions': no preset '{choice}' (presets: {known}; or give a TSV path)")
+            raise ValueError(
+                f"config 'regions': no preset '{choice}' (presets: {known}; or give a TSV path)"
+            )
         return str(preset)
     if not Path(choice).is_file():
         raise ValueError(f"config 'regions': region table '{choice}' not found")
@@ -31,12 +33,15 @@ def region_table_path(choice):
 
 
 REGION_TABLE = region_table_path(config["regions"])
-LABEL_IMAGES = find_label_images(config["segmentation_dir"], config["segmentation_filters"])
+LABEL_IMAGES = find_label_images(
+    config["segmentation_dir"], config["segmentation_filters"]
+)
 SUBJECTS = sorted(LABEL_IMAGES)
 if not SUBJECTS:
-    raise ValueError(
-        f"no label images found under {config['segmentation_dir']} "
-        "(expected sub-<label>/ses-<label>/anat/sub-<label>_ses-<label>[_<key>-<value>]_dseg.nii[.gz])"
+    # not an error at parse time: --lint and --help must work before any data exists;
+    # the group job stops with this message instead
+    logger.warning(
+        f"brain-atrophy: no label images found under {config['segmentation_dir']}"
     )
 
 

@@ -11,17 +11,18 @@ rule group_statistics:
         subject_rates=f"{OUT}/group/subject_rates.tsv",
         rates_by_group=f"{OUT}/group/rates_by_group.tsv",
         group_differences=f"{OUT}/group/group_differences.tsv",
+    log:
+        f"{OUT}/logs/group_statistics.log",
+    conda:
+        "../envs/atrophy.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         reference_group=config["reference_group"],
         covariates=config["covariates"],
         confidence_level=config["confidence_level"],
-    log:
-        f"{OUT}/logs/group_statistics.log",
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    conda:
-        "../envs/atrophy.yaml"
+        segmentation_dir=config["segmentation_dir"],
     script:
         "../scripts/group_statistics.py"
 
@@ -29,13 +30,13 @@ rule group_statistics:
 rule dataset_description:
     output:
         f"{OUT}/dataset_description.json",
-    params:
-        code_url=config["code_url"],
-        sources=[config["bids_dir"], config["segmentation_dir"]],
     log:
         f"{OUT}/logs/dataset_description.log",
     localrule: True
     conda:
         "../envs/atrophy.yaml"
+    params:
+        code_url=config["code_url"],
+        sources=[config["bids_dir"], config["segmentation_dir"]],
     script:
         "../scripts/dataset_description.py"

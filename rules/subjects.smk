@@ -10,16 +10,16 @@ rule subject_volumes:
         regions=REGION_TABLE,
     output:
         directory(f"{OUT}/sub-{{subject}}"),
-    params:
-        sessions=subject_session_labels,
     log:
         f"{OUT}/logs/subject_volumes/sub-{{subject}}.log",
     group:
         "subjects"
+    conda:
+        "../envs/atrophy.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/atrophy.yaml"
+    params:
+        sessions=subject_session_labels,
     script:
         "../scripts/subject_volumes.py"

@@ -15,9 +15,7 @@ def main(smk):
         "Name": "brain-atrophy: regional volumes and atrophy rates",
         "BIDSVersion": "1.9.0",
         "DatasetType": "derivative",
-        "GeneratedBy": [
-            {"Name": "brain-atrophy", "Version": __version__, "CodeURL": smk.params.code_url}
-        ],
+        "GeneratedBy": [{"Name": "brain-atrophy", "Version": __version__, "CodeURL": smk.params.code_url}],
         "SourceDatasets": [{"URL": Path(p).resolve().as_uri()} for p in smk.params.sources],
     }
     Path(smk.output[0]).write_text(json.dumps(description, indent=2) + "\n")

@@ -22,6 +22,7 @@ def main(smk):
         reference_group=smk.params.reference_group,
         covariates=smk.params.covariates,
         level=smk.params.confidence_level,
+        segmentation_dir=smk.params.segmentation_dir,
     )
     write_tsv(volumes, smk.output.volumes)
     write_tsv(subject_rates, smk.output.subject_rates)

@@ -50,9 +50,7 @@ def parse_entities(filename: str, suffix: str) -> dict[str, str] | None:
 
 def check_label(kind: str, label: str, where) -> str:
     if not LABEL.fullmatch(label):
-        raise InputError(
-            where, f"{kind} label '{label}' has characters outside BIDS' [a-zA-Z0-9]"
-        )
+        raise InputError(where, f"{kind} label '{label}' has characters outside BIDS' [a-zA-Z0-9]")
     return label
 
 
@@ -152,6 +150,5 @@ def years_since_first(dates: dict[str, datetime]) -> dict[str, float]:
     """Years (of 365.25 days) from the earliest date; only intervals matter (dates may be shifted)."""
     first = min(dates.values())
     return {
-        session: (when - first).total_seconds() / (DAYS_PER_YEAR * 86400.0)
-        for session, when in dates.items()
+        session: (when - first).total_seconds() / (DAYS_PER_YEAR * 86400.0) for session, when in dates.items()
     }

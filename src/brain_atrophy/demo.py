@@ -140,8 +140,12 @@ def build_demo(out_dir, atlas_path, groups: dict[str, int] | None = None, seed: 
             voxel_mm3 = abs(np.linalg.det(affine[:3, :3]))
             dtype = STORAGE[rng.integers(len(STORAGE))]
             participants.append(
-                {"participant_id": f"sub-{subject}", "group": group,
-                 "age": round(float(rng.uniform(20, 55)), 1), "sex": str(rng.choice(["F", "M"]))}
+                {
+                    "participant_id": f"sub-{subject}",
+                    "group": group,
+                    "age": round(float(rng.uniform(20, 55)), 1),
+                    "sex": str(rng.choice(["F", "M"])),
+                }
             )
             slopes = {tissue: planted_log_slope(group, tissue, rng) for tissue in TISSUES}
             # baseline only for a few; later visits sometimes missed
@@ -161,7 +165,7 @@ def build_demo(out_dir, atlas_path, groups: dict[str, int] | None = None, seed: 
                 nearest = np.argpartition(priority, k_max - 1)[:k_max]
                 order[tissue] = index[nearest[np.argsort(priority[nearest], kind="stable")]]
             session_rows = []
-            for week, day, t in zip(weeks, days, years):
+            for week, day, t in zip(weeks, days, years, strict=True):
                 session = f"w{week:02d}"
                 labels = flat_atlas.copy()
                 for tissue, (index, _) in tissues.items():
@@ -170,34 +174,56 @@ def build_demo(out_dir, atlas_path, groups: dict[str, int] | None = None, seed: 
                     labels[order[tissue][:k]] = CSF
                 image = nib.Nifti1Image(labels.reshape(atlas.shape).astype(dtype), affine)
                 image.header.set_xyzt_units("mm", "sec")
-                path = seg_dir / f"sub-{subject}" / f"ses-{session}" / "anat" / f"sub-{subject}_ses-{session}_dseg.nii.gz"
+                path = (
+                    seg_dir
+                    / f"sub-{subject}"
+                    / f"ses-{session}"
+                    / "anat"
+                    / f"sub-{subject}_ses-{session}_dseg.nii.gz"
+                )
                 path.parent.mkdir(parents=True, exist_ok=True)
                 nib.save(image, path)
                 acq = first_day + timedelta(days=day)
-                session_rows.append({"session_id": f"ses-{session}", "acq_time": f"{acq.isoformat()}T09:00:00"})
+                session_rows.append(
+                    {"session_id": f"ses-{session}", "acq_time": f"{acq.isoformat()}T09:00:00"}
+                )
                 n_sessions += 1
             write_tsv(bids_dir / f"sub-{subject}" / f"sub-{subject}_sessions.tsv", session_rows)
             grid = np.array(VISIT_WEEKS) * 7 / 365.25
             expected = {
-                tissue: len(tissues[tissue][0]) * np.exp(-RESERVE + slopes[tissue] * grid) for tissue in TISSUES
+                tissue: len(tissues[tissue][0]) * np.exp(-RESERVE + slopes[tissue] * grid)
+                for tissue in TISSUES
             }
             expected["whole_brain"] = untouched + sum(expected[t] for t in TISSUES)
             for region, trajectory in expected.items():
                 subject_truth.append(
-                    {"participant_id": f"sub-{subject}", "group": group, "region": region,
-                     "planted_log_slope": _ols_slope(grid, np.log(trajectory)),
-                     "planted_rate_pct_per_year": 100 * math.expm1(_ols_slope(grid, np.log(trajectory))),
-                     "head_scale": head_scale, "voxel_volume_mm3": voxel_mm3, "storage": dtype}
+                    {
+                        "participant_id": f"sub-{subject}",
+                        "group": group,
+                        "region": region,
+                        "planted_log_slope": _ols_slope(grid, np.log(trajectory)),
+                        "planted_rate_pct_per_year": 100 * math.expm1(_ols_slope(grid, np.log(trajectory))),
+                        "head_scale": head_scale,
+                        "voxel_volume_mm3": voxel_mm3,
+                        "storage": dtype,
+                    }
                 )
     write_tsv(bids_dir / "participants.tsv", participants)
     (bids_dir / "dataset_description.json").write_text(
-        json.dumps({"Name": "brain-atrophy demo cohort", "BIDSVersion": "1.9.0", "DatasetType": "raw"}, indent=2)
+        json.dumps(
+            {"Name": "brain-atrophy demo cohort", "BIDSVersion": "1.9.0", "DatasetType": "raw"}, indent=2
+        )
     )
     (seg_dir / "dataset_description.json").write_text(
         json.dumps(
-            {"Name": "demo segmentations (IBSR atlas with planted atrophy)", "BIDSVersion": "1.9.0",
-             "DatasetType": "derivative",
-             "GeneratedBy": [{"Name": "brain_atrophy.demo", "Description": f"from {ATLAS_MEMBER} in {ATLAS_WHEEL}"}]},
+            {
+                "Name": "demo segmentations (IBSR atlas with planted atrophy)",
+                "BIDSVersion": "1.9.0",
+                "DatasetType": "derivative",
+                "GeneratedBy": [
+                    {"Name": "brain_atrophy.demo", "Description": f"from {ATLAS_MEMBER} in {ATLAS_WHEEL}"}
+                ],
+            },
             indent=2,
         )
     )
@@ -211,12 +237,17 @@ def group_truth(subject_truth: list[dict]) -> list[dict]:
     rows = []
     keys = dict.fromkeys((r["group"], r["region"]) for r in subject_truth)
     for group, region in keys:
-        slopes = [r["planted_log_slope"] for r in subject_truth if (r["group"], r["region"]) == (group, region)]
+        slopes = [
+            r["planted_log_slope"] for r in subject_truth if (r["group"], r["region"]) == (group, region)
+        ]
         rows.append(
-            {"group": group, "region": region,
-             "population_rate_pct_per_year": PLANTED_RATES[group].get(region, "n/a"),
-             "sample_mean_rate_pct_per_year": 100 * math.expm1(float(np.mean(slopes))),
-             "n_subjects": len(slopes)}
+            {
+                "group": group,
+                "region": region,
+                "population_rate_pct_per_year": PLANTED_RATES[group].get(region, "n/a"),
+                "sample_mean_rate_pct_per_year": 100 * math.expm1(float(np.mean(slopes))),
+                "n_subjects": len(slopes),
+            }
         )
     return rows
 
@@ -232,7 +263,9 @@ def parse_groups(text: str) -> dict[str, int]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("out_dir")
     parser.add_argument("--groups", type=parse_groups, default=DEFAULT_GROUPS)
     parser.add_argument("--seed", type=int, default=2023)
@@ -240,7 +273,9 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     atlas = args.atlas or fetch_atlas(Path(".cache"))
     summary = build_demo(args.out_dir, atlas, args.groups, args.seed)
-    print(f"demo cohort: {summary['subjects']} subjects, {summary['sessions']} sessions in {summary['out_dir']}")
+    print(
+        f"demo cohort: {summary['subjects']} subjects, {summary['sessions']} sessions in {summary['out_dir']}"
+    )
 
 
 if __name__ == "__main__":

@@ -17,17 +17,38 @@ from .errors import InputError
 log = logging.getLogger(__name__)
 
 RATES_BY_GROUP_COLUMNS = [
-    "region", "group", "rate_pct_per_year", "ci_low", "ci_high", "n_subjects", "n_sessions",
-    "converged", "slope", "slope_se", "df",
+    "region",
+    "group",
+    "rate_pct_per_year",
+    "ci_low",
+    "ci_high",
+    "n_subjects",
+    "n_sessions",
+    "converged",
+    "slope",
+    "slope_se",
+    "df",
 ]
 DIFFERENCE_COLUMNS = [
-    "region", "group", "reference_group", "difference_pct_per_year", "ci_low", "ci_high",
-    "p_value", "p_fdr", "slope_difference", "slope_difference_se", "df", "converged",
+    "region",
+    "group",
+    "reference_group",
+    "difference_pct_per_year",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_fdr",
+    "slope_difference",
+    "slope_difference_se",
+    "df",
+    "converged",
 ]
 
 
 def read_tsv(path) -> pd.DataFrame:
-    return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False, dtype={"participant_id": str})
+    return pd.read_csv(
+        path, sep="\t", na_values=["n/a"], keep_default_na=False, dtype={"participant_id": str}
+    )
 
 
 def read_participants(path, covariates: list[str]) -> pd.DataFrame:
@@ -122,10 +143,16 @@ def fit_region(data: pd.DataFrame, groups: list[str], covariates: pd.DataFrame, 
         est = fit.contrast(c, level)
         rates.append(
             {
-                "region": region, "group": g, "rate_pct_per_year": pct(est["estimate"]),
-                "ci_low": pct(est["ci_low"]), "ci_high": pct(est["ci_high"]),
-                "n_subjects": members["participant_id"].nunique(), "n_sessions": len(members),
-                "converged": fit.converged, "slope": est["estimate"], "slope_se": est["se"],
+                "region": region,
+                "group": g,
+                "rate_pct_per_year": pct(est["estimate"]),
+                "ci_low": pct(est["ci_low"]),
+                "ci_high": pct(est["ci_high"]),
+                "n_subjects": members["participant_id"].nunique(),
+                "n_sessions": len(members),
+                "converged": fit.converged,
+                "slope": est["estimate"],
+                "slope_se": est["se"],
                 "df": est["df"],
             }
         )
@@ -145,11 +172,17 @@ def fit_region(data: pd.DataFrame, groups: list[str], covariates: pd.DataFrame, 
         difference = pct(b) - pct(b_ref)
         differences.append(
             {
-                "region": region, "group": g, "reference_group": reference,
-                "difference_pct_per_year": difference, "ci_low": difference - quantile * se,
-                "ci_high": difference + quantile * se, "p_value": est["p_value"],
-                "slope_difference": est["estimate"], "slope_difference_se": est["se"],
-                "df": est["df"], "converged": fit.converged,
+                "region": region,
+                "group": g,
+                "reference_group": reference,
+                "difference_pct_per_year": difference,
+                "ci_low": difference - quantile * se,
+                "ci_high": difference + quantile * se,
+                "p_value": est["p_value"],
+                "slope_difference": est["estimate"],
+                "slope_difference_se": est["se"],
+                "df": est["df"],
+                "converged": fit.converged,
             }
         )
     if not fit.converged:
@@ -168,10 +201,20 @@ def adjust_fdr(differences: pd.DataFrame) -> pd.Series:
 
 
 def analyse(
-    volume_tables, rate_tables, participants_path, regions: list[str], reference_group: str,
-    covariates: list[str], level: float,
+    volume_tables,
+    rate_tables,
+    participants_path,
+    regions: list[str],
+    reference_group: str,
+    covariates: list[str],
+    level: float,
+    segmentation_dir="segmentation_dir",
 ):
     """All group-level tables from the per-subject tables: (volumes, subject rates, rates, differences)."""
+    if not volume_tables:
+        raise InputError(
+            segmentation_dir, "no label images found (sub-<label>/ses-<label>/anat/*_dseg.nii[.gz])"
+        )
     volumes = pd.concat([read_tsv(p) for p in volume_tables], ignore_index=True)
     participants = read_participants(participants_path, covariates)
     volumes = attach_groups(volumes, participants, participants_path)
@@ -180,7 +223,9 @@ def analyse(
     if covariates:
         incomplete = covariate_values.reindex(volumes["participant_id"].unique()).isna().any(axis=1)
         if incomplete.any():
-            log.warning("left out for missing covariates: %s", ", ".join(sorted(incomplete[incomplete].index)))
+            log.warning(
+                "left out for missing covariates: %s", ", ".join(sorted(incomplete[incomplete].index))
+            )
         model_data = volumes[~volumes["participant_id"].map(incomplete)]
     else:
         model_data = volumes

@@ -10,6 +10,7 @@ at the offset nibabel reads from the header. Other formats (MGZ/MGH) go through
 from __future__ import annotations
 
 import gzip
+import io
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,16 +76,18 @@ def _spatial_shape(shape, source) -> tuple[int, int, int]:
     while len(shape) > 3 and shape[-1] == 1:
         shape = shape[:-1]
     if len(shape) != 3:
-        raise InputError(
-            source, f"expected one 3D label volume, found an image of shape {shape}"
-        )
+        raise InputError(source, f"expected one 3D label volume, found an image of shape {shape}")
     return shape
 
 
-def _check_geometry(header, affine, source) -> None:
-    zooms = np.asarray(header.get_zooms()[:3], dtype=float)
+def _check_pixdim(zooms, source) -> None:
+    zooms = np.asarray(zooms, dtype=float)
     if not np.all(np.isfinite(zooms)) or np.any(zooms <= 0):
-        raise InputError(source, f"voxel size must be positive, header has {tuple(zooms)}")
+        raise InputError(source, f"voxel size must be positive, header has {tuple(zooms.tolist())}")
+
+
+def _check_geometry(header, affine, source) -> None:
+    _check_pixdim(header.get_zooms()[:3], source)
     if not np.all(np.isfinite(affine)):
         raise InputError(source, "the header's affine holds NaN or infinite values")
     if voxel_volume_mm3(affine) <= 0:
@@ -97,9 +100,15 @@ def _read_nifti(path: Path) -> LabelImage:
         raw = gunzip(raw, path)
     elif path.name.endswith(".gz"):
         raise InputError(path, "named .gz but is not gzip-compressed")
-    image_class = nib.Nifti2Image if raw[:4] in (b"\x1c\x02\x00\x00", b"\x00\x00\x02\x1c") else nib.Nifti1Image
+    nifti2 = raw[:4] in (b"\x1c\x02\x00\x00", b"\x00\x00\x02\x1c")
+    image_class = nib.Nifti2Image if nifti2 else nib.Nifti1Image
     try:
+        # nibabel silently repairs a zero or negative pixdim: check the header as stored first
+        stored = image_class.header_class.from_fileobj(io.BytesIO(raw), check=False)
+        _check_pixdim(stored["pixdim"][1:4], path)
         image = image_class.from_bytes(raw)
+    except InputError:
+        raise
     except Exception as err:  # nibabel raises several types for a bad header
         raise InputError(path, f"not a readable NIfTI file ({err})") from None
     proxy = image.dataobj
@@ -108,9 +117,7 @@ def _read_nifti(path: Path) -> LabelImage:
     count = int(np.prod(shape))
     need = int(proxy.offset) + count * proxy.dtype.itemsize
     if len(raw) < need:
-        raise InputError(
-            path, f"file holds {len(raw)} bytes but its header needs {need} (truncated?)"
-        )
+        raise InputError(path, f"file holds {len(raw)} bytes but its header needs {need} (truncated?)")
     voxels = np.frombuffer(raw, dtype=proxy.dtype, count=count, offset=int(proxy.offset))
     slope, inter = proxy.slope, proxy.inter
     if (slope, inter) != (1.0, 0.0):

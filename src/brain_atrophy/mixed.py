@@ -269,9 +269,7 @@ def fit(y, X, t, subject_index, names) -> MixedFit:
             best = (deviance, theta)
     theta = best[1]
     scaled_gradient = _scaled_gradient(s, theta)
-    converged = bool(
-        math.isfinite(best[0]) and np.max(np.abs(scaled_gradient)) < GRADIENT_TOLERANCE
-    )
+    converged = bool(math.isfinite(best[0]) and np.max(np.abs(scaled_gradient)) < GRADIENT_TOLERANCE)
     deviance, beta, rhr, _ = _profiled(s, theta)
     sigma = math.sqrt(rhr / (s.n - s.p))
     return MixedFit(
@@ -375,8 +373,8 @@ def satterthwaite_df(fit_: MixedFit, contrast) -> float:
 
     gradient = np.array(
         [
-            (contrast_variance(shifted((i, steps[i])))
-             - contrast_variance(shifted((i, -steps[i])))) / (2 * steps[i])
+            (contrast_variance(shifted((i, steps[i]))) - contrast_variance(shifted((i, -steps[i]))))
+            / (2 * steps[i])
             for i in index
         ]
     )

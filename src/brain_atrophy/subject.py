@@ -20,7 +20,14 @@ log = logging.getLogger(__name__)
 
 SESSION_COLUMNS = ["region", "volume_mm3", "n_voxels"]
 VOLUME_COLUMNS = ["participant_id", "session_id", "acq_time", "years", "region", "volume_mm3", "n_voxels"]
-RATE_COLUMNS = ["participant_id", "region", "n_sessions", "followup_years", "baseline_volume_mm3", "rate_pct_per_year"]
+RATE_COLUMNS = [
+    "participant_id",
+    "region",
+    "n_sessions",
+    "followup_years",
+    "baseline_volume_mm3",
+    "rate_pct_per_year",
+]
 
 
 def session_volumes(image_path, regions: dict[str, tuple[int, ...]]) -> list[dict]:
@@ -28,9 +35,7 @@ def session_volumes(image_path, regions: dict[str, tuple[int, ...]]) -> list[dic
     image = read_label_image(image_path)
     counts = region_voxel_counts(label_counts(image.voxels, image_path), regions)
     voxel_mm3 = image.voxel_volume_mm3
-    return [
-        {"region": name, "volume_mm3": n * voxel_mm3, "n_voxels": n} for name, n in counts.items()
-    ]
+    return [{"region": name, "volume_mm3": n * voxel_mm3, "n_voxels": n} for name, n in counts.items()]
 
 
 def subject_paths(subject_dir, subject: str, sessions) -> dict:

@@ -54,7 +54,7 @@ def label_counts(voxels: np.ndarray, source="label image") -> dict[int, int]:
                 dense[: counts.size] += counts
         else:
             values, counts = np.unique(labels, return_counts=True)
-            for value, count in zip(values.tolist(), counts.tolist()):
+            for value, count in zip(values.tolist(), counts.tolist(), strict=True):
                 totals[value] = totals.get(value, 0) + count
     if dense is not None:
         for value in np.flatnonzero(dense).tolist():
@@ -63,8 +63,6 @@ def label_counts(voxels: np.ndarray, source="label image") -> dict[int, int]:
     return totals
 
 
-def region_voxel_counts(
-    counts: dict[int, int], regions: dict[str, tuple[int, ...]]
-) -> dict[str, int]:
+def region_voxel_counts(counts: dict[int, int], regions: dict[str, tuple[int, ...]]) -> dict[str, int]:
     """Voxels per region: the sum of its labels' counts (labels absent from the image count 0)."""
     return {name: sum(counts.get(label, 0) for label in labels) for name, labels in regions.items()}

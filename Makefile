@@ -1,0 +1,30 @@
+# The two entry points of the README:  make demo   and   make test
+PYTHON ?= python3
+CORES ?= 2
+DEMO_DIR ?= demo
+
+.PHONY: setup system-deps demo-data demo test lint benchmark clean-demo
+
+setup:  ## Python packages and the brain_atrophy package (editable)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e ".[test]"
+
+system-deps:  ## R with lme4/lmerTest (agreement tests), when run as root on Debian
+	bash tools/install-system-deps.sh
+
+demo-data: setup  ## the demo cohort (133 subjects, ~490 sessions) from the IBSR atlas on PyPI
+	@test -f $(DEMO_DIR)/bids/participants.tsv || $(PYTHON) -m brain_atrophy.demo $(DEMO_DIR)
+
+demo: demo-data  ## run the pipeline on the demo cohort; results in results/demo/
+	snakemake --cores $(CORES)
+
+test: setup system-deps  ## the whole test suite
+	$(PYTHON) -m pytest -ra
+
+lint: setup
+	ruff check . && ruff format --check . && snakefmt --check . && snakemake --lint
+
+benchmark: setup
+	$(PYTHON) benchmarks/run.py
+
+clean-demo:
+	rm -rf $(DEMO_DIR) results/demo

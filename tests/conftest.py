@@ -1,0 +1,64 @@
+"""Shared fixtures: the real IBSR atlas, small demo cohorts, and real Snakemake runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from brain_atrophy import demo  # noqa: E402
+
+
+def require_or_skip(condition: bool, reason: str, env_var: str) -> None:
+    """Skip with a reason on a developer machine; fail where ``env_var`` says it must run (CI)."""
+    if condition:
+        return
+    if os.environ.get(env_var) == "1":
+        pytest.fail(f"{reason}, but {env_var}=1 requires this test to run")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def atlas_path() -> Path:
+    return demo.fetch_atlas(REPO / ".cache")
+
+
+@pytest.fixture(scope="session")
+def small_cohort(tmp_path_factory, atlas_path) -> Path:
+    """A demo draw of 22 subjects (~80 sessions), shared read-only by the tests."""
+    out = tmp_path_factory.mktemp("cohort")
+    demo.build_demo(out, atlas_path, {"HC": 8, "OCR": 8, "IFN": 6}, seed=11)
+    return out
+
+
+def cohort_config(cohort: Path, output_dir: Path, **extra) -> list[str]:
+    values = {
+        "bids_dir": cohort / "bids",
+        "segmentation_dir": cohort / "derivatives" / "segmentation",
+        "regions": "freesurfer",
+        "reference_group": "HC",
+        "output_dir": output_dir,
+        **extra,
+    }
+    return [f"{key}={value}" for key, value in values.items()]
+
+
+def run_snakemake(*args, cwd: Path, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
+    """A real ``snakemake`` process on the repository's Snakefile, run from ``cwd``."""
+    command = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--cores", "2", *map(str, args)]
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def copy_cohort(cohort: Path, target: Path) -> Path:
+    shutil.copytree(cohort, target)
+    return target
