@@ -62,3 +62,39 @@ def run_snakemake(*args, cwd: Path, check: bool = True, timeout: int = 600) -> s
 def copy_cohort(cohort: Path, target: Path) -> Path:
     shutil.copytree(cohort, target)
     return target
+
+
+def r_available() -> bool:
+    if shutil.which("Rscript") is None:
+        return False
+    probe = subprocess.run(
+        ["Rscript", "-e", "suppressMessages({library(lme4); library(lmerTest)})"], capture_output=True
+    )
+    return probe.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def lmer():
+    """Fit the reference model with R lme4/lmerTest; skipped (or failed in CI) without R."""
+    require_or_skip(r_available(), "R with lme4 and lmerTest is not installed", "BRAIN_ATROPHY_REQUIRE_R")
+
+    def fit(volumes_tsv, participants_tsv, reference, covariates, out_tsv):
+        subprocess.run(
+            [
+                "Rscript",
+                str(REPO / "tests" / "R" / "lmer_rates.R"),
+                str(volumes_tsv),
+                str(participants_tsv),
+                reference,
+                ",".join(covariates) or "-",
+                str(out_tsv),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        import pandas as pd
+
+        return pd.read_csv(out_tsv, sep="\t")
+
+    return fit

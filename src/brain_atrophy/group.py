@@ -200,6 +200,38 @@ def adjust_fdr(differences: pd.DataFrame) -> pd.Series:
     return adjusted
 
 
+def model_rates(
+    volumes: pd.DataFrame,
+    participants: pd.DataFrame,
+    regions: list[str],
+    reference_group: str,
+    covariates: list[str],
+    level: float,
+    participants_path="participants.tsv",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mixed-model rates by group and differences against the reference, for every region."""
+    volumes = attach_groups(volumes, participants, participants_path)
+    groups = group_order(volumes["group"], reference_group)
+    covariate_values = covariate_columns(participants, covariates)
+    if covariates:
+        incomplete = covariate_values.reindex(volumes["participant_id"].unique()).isna().any(axis=1)
+        if incomplete.any():
+            left_out = ", ".join(sorted(incomplete[incomplete].index))
+            log.warning("left out for missing covariates: %s", left_out)
+        volumes = volumes[~volumes["participant_id"].map(incomplete)]
+    rates, differences = [], []
+    for region in regions:
+        data = volumes[(volumes["region"] == region) & (volumes["volume_mm3"] > 0)]
+        data = data.sort_values(["participant_id", "years"], kind="stable").reset_index(drop=True)
+        region_rates, region_differences = fit_region(data, groups, covariate_values, level)
+        rates += region_rates
+        differences += region_differences
+    rates = pd.DataFrame(rates, columns=RATES_BY_GROUP_COLUMNS)
+    differences = pd.DataFrame(differences, columns=[c for c in DIFFERENCE_COLUMNS if c != "p_fdr"])
+    differences.insert(differences.columns.get_loc("p_value") + 1, "p_fdr", adjust_fdr(differences))
+    return rates, differences
+
+
 def analyse(
     volume_tables,
     rate_tables,
@@ -217,31 +249,11 @@ def analyse(
         )
     volumes = pd.concat([read_tsv(p) for p in volume_tables], ignore_index=True)
     participants = read_participants(participants_path, covariates)
-    volumes = attach_groups(volumes, participants, participants_path)
-    groups = group_order(volumes["group"], reference_group)
-    covariate_values = covariate_columns(participants, covariates)
-    if covariates:
-        incomplete = covariate_values.reindex(volumes["participant_id"].unique()).isna().any(axis=1)
-        if incomplete.any():
-            log.warning(
-                "left out for missing covariates: %s", ", ".join(sorted(incomplete[incomplete].index))
-            )
-        model_data = volumes[~volumes["participant_id"].map(incomplete)]
-    else:
-        model_data = volumes
+    rates, differences = model_rates(
+        volumes, participants, regions, reference_group, covariates, level, participants_path
+    )
     subject_rates = pd.concat([read_tsv(p) for p in rate_tables], ignore_index=True)
     subject_rates.insert(1, "group", subject_rates["participant_id"].map(participants["group"]))
-    rates, differences = [], []
-    for region in regions:
-        data = model_data[(model_data["region"] == region) & (model_data["volume_mm3"] > 0)]
-        data = data.sort_values(["participant_id", "years"], kind="stable").reset_index(drop=True)
-        region_rates, region_differences = fit_region(data, groups, covariate_values, level)
-        rates += region_rates
-        differences += region_differences
-    rates = pd.DataFrame(rates, columns=RATES_BY_GROUP_COLUMNS)
-    differences = pd.DataFrame(differences, columns=[c for c in DIFFERENCE_COLUMNS if c != "p_fdr"])
-    differences.insert(differences.columns.get_loc("p_value") + 1, "p_fdr", adjust_fdr(differences))
-    volumes = volumes.drop(columns="group")
     return volumes, subject_rates, rates, differences
 
 

@@ -1,0 +1,38 @@
+# Reference fit with R's lme4/lmerTest for the agreement tests.
+# usage: Rscript lmer_rates.R volumes.tsv participants.tsv reference_group covariates(comma or -) out.tsv
+# Fits, per region, REML  100*log(volume) ~ group + group:years [+ covariates] + (years | subject)
+# and writes each group's slope and each group-vs-reference slope difference with its
+# Satterthwaite df and p-value.
+suppressMessages({library(lme4); library(lmerTest)})
+args <- commandArgs(trailingOnly = TRUE)
+volumes <- read.delim(args[1], na.strings = "n/a", stringsAsFactors = FALSE)
+participants <- read.delim(args[2], na.strings = "n/a", stringsAsFactors = FALSE)
+reference <- args[3]
+covariates <- if (args[4] == "-") character(0) else strsplit(args[4], ",")[[1]]
+data <- merge(volumes, participants, by = "participant_id")
+groups <- c(reference, sort(setdiff(unique(data$group), reference)))
+data$group <- factor(data$group, levels = groups)
+for (name in covariates) if (is.numeric(data[[name]])) data[[name]] <- data[[name]] - mean(participants[[name]], na.rm = TRUE)
+rhs <- paste(c("group", "group:years", covariates, "(years | participant_id)"), collapse = " + ")
+rows <- list()
+for (region in unique(data$region)) {
+  d <- data[data$region == region & data$volume_mm3 > 0, ]
+  d$y <- 100 * log(d$volume_mm3)
+  fit <- lmer(as.formula(paste("y ~", rhs)), data = d, REML = TRUE,
+              control = lmerControl(optimizer = "bobyqa", optCtrl = list(maxfun = 1e5)))
+  beta <- fixef(fit)
+  for (g in groups) {
+    w <- setNames(rep(0, length(beta)), names(beta)); w[paste0("group", g, ":years")] <- 1
+    t <- contest1D(fit, w)
+    rows[[length(rows) + 1]] <- data.frame(region = region, term = g, kind = "slope", estimate = t$Estimate,
+                                           se = t[["Std. Error"]], df = t$df, p = t[["Pr(>|t|)"]])
+  }
+  for (g in groups[-1]) {
+    w <- setNames(rep(0, length(beta)), names(beta))
+    w[paste0("group", g, ":years")] <- 1; w[paste0("group", reference, ":years")] <- -1
+    t <- contest1D(fit, w)
+    rows[[length(rows) + 1]] <- data.frame(region = region, term = g, kind = "difference", estimate = t$Estimate,
+                                           se = t[["Std. Error"]], df = t$df, p = t[["Pr(>|t|)"]])
+  }
+}
+write.table(do.call(rbind, rows), args[5], sep = "\t", quote = FALSE, row.names = FALSE)
