@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -39,15 +40,19 @@ def small_cohort(tmp_path_factory, atlas_path) -> Path:
 
 
 def cohort_config(cohort: Path, output_dir: Path, **extra) -> list[str]:
+    """``--configfile`` arguments for a config (written beside the outputs) that runs ``cohort``."""
     values = {
-        "bids_dir": cohort / "bids",
-        "segmentation_dir": cohort / "derivatives" / "segmentation",
+        "bids_dir": str(cohort / "bids"),
+        "segmentation_dir": str(cohort / "derivatives" / "segmentation"),
         "regions": "freesurfer",
         "reference_group": "HC",
-        "output_dir": output_dir,
+        "output_dir": str(output_dir),
         **extra,
     }
-    return [f"{key}={value}" for key, value in values.items()]
+    path = Path(output_dir).parent / f"config-{Path(output_dir).name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(values))
+    return ["--configfile", str(path)]
 
 
 def run_snakemake(*args, cwd: Path, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:

@@ -1,0 +1,136 @@
+"""Real Snakemake runs of the whole pipeline on a generated cohort."""
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO, cohort_config, run_snakemake
+from scipy import stats
+
+from brain_atrophy.regions import read_region_table
+
+pytestmark = pytest.mark.slow
+
+CONTRACT = {
+    "volumes.tsv": ["participant_id", "session_id", "acq_time", "years", "region", "volume_mm3", "n_voxels"],
+    "subject_rates.tsv": [
+        "participant_id",
+        "group",
+        "region",
+        "n_sessions",
+        "followup_years",
+        "baseline_volume_mm3",
+        "rate_pct_per_year",
+    ],
+    "rates_by_group.tsv": [
+        "region",
+        "group",
+        "rate_pct_per_year",
+        "ci_low",
+        "ci_high",
+        "n_subjects",
+        "n_sessions",
+        "converged",
+    ],
+    "group_differences.tsv": [
+        "region",
+        "group",
+        "reference_group",
+        "difference_pct_per_year",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "p_fdr",
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def demo_run(small_cohort, tmp_path_factory):
+    work = tmp_path_factory.mktemp("run")
+    out = work / "results"
+    run_snakemake(*cohort_config(small_cohort, out), cwd=work)
+    return small_cohort, work, out
+
+
+def read(path):
+    return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False)
+
+
+def test_outputs_follow_the_contract(demo_run):
+    cohort, _, out = demo_run
+    for name, columns in CONTRACT.items():
+        table = read(out / "group" / name)
+        assert list(table.columns[: len(columns)]) == columns
+        assert len(table) > 0
+    description = (out / "dataset_description.json").read_text()
+    assert '"DatasetType": "derivative"' in description and '"GeneratedBy"' in description
+    n_images = len(list((cohort / "derivatives" / "segmentation").glob("sub-*/ses-*/anat/*_dseg.nii.gz")))
+    per_session = list(out.glob("sub-*/ses-*/anat/sub-*_ses-*_volumes.tsv"))
+    assert len(per_session) == n_images
+    assert (
+        read(out / "group" / "volumes.tsv")[["participant_id", "session_id"]].drop_duplicates().shape[0]
+        == n_images
+    )
+
+
+def test_group_confidence_intervals_cover_the_planted_rates(demo_run):
+    """Coverage is random, so the test is built to fail falsely at most ~1.5 % of seeds:
+    Bonferroni-simultaneous 99 % intervals must all cover, and at least 12 of the 15 reported
+    95 % intervals (P(≥ 4 misses) < 0.6 % at 95 % coverage)."""
+    cohort, _, out = demo_run
+    rates = read(out / "group" / "rates_by_group.tsv")
+    truth = read(cohort / "truth" / "groups.tsv")
+    merged = rates.merge(truth, on=["group", "region"])
+    assert len(merged) == 15  # 5 regions × 3 groups
+    assert merged["converged"].all()
+    planted = merged["sample_mean_rate_pct_per_year"]
+    inside = (merged["ci_low"] <= planted) & (planted <= merged["ci_high"])
+    assert inside.sum() >= 12, merged.loc[
+        ~inside, ["region", "group", "rate_pct_per_year", "ci_low", "ci_high"]
+    ]
+    quantile = stats.t.ppf(1 - 0.01 / 15 / 2, merged["df"])
+    planted_slope = 100 * np.log1p(planted / 100)
+    z = (planted_slope - merged["slope"]).abs() / merged["slope_se"]
+    assert (z < quantile).all(), merged.assign(z=z)[["region", "group", "slope", "slope_se", "df"]]
+
+
+def test_subject_rates_track_the_planted_ones(demo_run):
+    cohort, _, out = demo_run
+    rates = read(out / "group" / "subject_rates.tsv")
+    truth = read(cohort / "truth" / "subjects.tsv")
+    merged = rates.merge(truth, on=["participant_id", "region"]).dropna(subset=["rate_pct_per_year"])
+    merged = merged[merged["n_sessions"] >= 3]
+    error = (merged["rate_pct_per_year"] - merged["planted_rate_pct_per_year"]).abs()
+    # measurement noise is 0.25 % per scan: over ~2 years a subject's rate is good to ~0.2 %/yr
+    assert error.median() < 0.2
+    assert np.corrcoef(merged["rate_pct_per_year"], merged["planted_rate_pct_per_year"])[0, 1] > 0.7
+
+
+def test_volumes_equal_an_independent_count(demo_run):
+    cohort, _, out = demo_run
+    volumes = read(out / "group" / "volumes.tsv")
+    regions = read_region_table(REPO / "config" / "regions" / "freesurfer.tsv")
+    seg = cohort / "derivatives" / "segmentation"
+    for _, row in volumes.drop_duplicates(["participant_id", "session_id"]).head(6).iterrows():
+        sub, ses = row["participant_id"], row["session_id"]
+        image = nib.load(seg / sub / ses / "anat" / f"{sub}_{ses}_dseg.nii.gz")
+        data = image.get_fdata()
+        voxel = abs(np.linalg.det(image.affine[:3, :3]))
+        for region, labels in regions.items():
+            expected = np.isin(data, labels).sum() * voxel
+            row_of = (volumes["participant_id"] == sub) & (volumes["session_id"] == ses)
+            measured = volumes.loc[row_of & (volumes["region"] == region), "volume_mm3"]
+            assert measured.iloc[0] == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_finished_run_plans_nothing(demo_run):
+    cohort, work, out = demo_run
+    result = run_snakemake("-n", *cohort_config(cohort, out), cwd=work)
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_lint_is_clean_on_a_real_config(demo_run):
+    cohort, work, out = demo_run
+    result = run_snakemake("--lint", *cohort_config(cohort, out), cwd=work, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
