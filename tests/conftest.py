@@ -103,3 +103,11 @@ def lmer():
         return pd.read_csv(out_tsv, sep="\t")
 
     return fit
+
+
+@pytest.fixture(scope="session")
+def tiny_cohort(tmp_path_factory, atlas_path) -> Path:
+    """Four subjects (~15 sessions): the base that bad-input tests copy and damage."""
+    out = tmp_path_factory.mktemp("tiny")
+    demo.build_demo(out, atlas_path, {"HC": 2, "OCR": 2}, seed=5)
+    return out

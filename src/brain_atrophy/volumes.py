@@ -23,7 +23,7 @@ def _as_integer_labels(chunk: np.ndarray, source) -> np.ndarray:
         raise InputError(source, "label image holds NaN or infinite values")
     as_int = chunk.astype(np.int64)
     if not np.array_equal(as_int, chunk):
-        bad = chunk[as_int != chunk][0]
+        bad = float(chunk[as_int != chunk][0])
         raise InputError(
             source,
             f"label image holds non-integral values (e.g. {bad!r}): "

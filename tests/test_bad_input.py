@@ -1,0 +1,122 @@
+"""Bad inputs through real Snakemake runs: a clear error naming the file, nothing partial left."""
+
+import gzip
+import shutil
+
+import nibabel as nib
+import numpy as np
+import pytest
+from conftest import cohort_config, run_snakemake
+
+pytestmark = pytest.mark.slow
+
+BAD_SUBJECT = "OCR01"
+
+
+@pytest.fixture
+def cohort(tiny_cohort, tmp_path):
+    return shutil.copytree(tiny_cohort, tmp_path / "cohort")
+
+
+def label_image(cohort, subject=BAD_SUBJECT, session="w24"):
+    return next(
+        (cohort / "derivatives" / "segmentation" / f"sub-{subject}" / f"ses-{session}").glob(
+            "anat/*_dseg.nii.gz"
+        )
+    )
+
+
+def run(cohort, tmp_path, *extra, **config):
+    out = tmp_path / "out"
+    result = run_snakemake(*extra, *cohort_config(cohort, out, **config), cwd=tmp_path, check=False)
+    return result, out, result.stdout + result.stderr
+
+
+def non_integral(cohort):
+    path = label_image(cohort)
+    image = nib.load(path)
+    data = np.asanyarray(image.dataobj).astype(np.float32)
+    data[60, 60, 60] = 2.5
+    nib.save(nib.Nifti1Image(data, image.affine), path)
+    return path, "non-integral values"
+
+
+def four_d(cohort):
+    path = label_image(cohort)
+    image = nib.load(path)
+    data = np.asanyarray(image.dataobj)
+    nib.save(nib.Nifti1Image(np.stack([data, data], axis=-1), image.affine), path)
+    return path, "expected one 3D label volume"
+
+
+def truncated(cohort):
+    path = label_image(cohort)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    return path, "corrupt or truncated gzip"
+
+
+def not_an_image(cohort):
+    path = label_image(cohort)
+    path.write_bytes(gzip.compress(b"<html>transfer failed</html>\n" * 20))
+    return path, "not a readable NIfTI"
+
+
+def missing_acq_time(cohort):
+    path = cohort / "bids" / f"sub-{BAD_SUBJECT}" / f"sub-{BAD_SUBJECT}_sessions.tsv"
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].split("\t")[0] + "\tn/a"
+    path.write_text("\n".join(lines) + "\n")
+    return path, "has no acq_time"
+
+
+@pytest.mark.parametrize("damage", [non_integral, four_d, truncated, not_an_image, missing_acq_time])
+def test_subject_fault_stops_with_a_clear_message(cohort, tmp_path, damage):
+    bad_file, fault = damage(cohort)
+    result, out, text = run(cohort, tmp_path)
+    assert result.returncode != 0
+    message = [line for line in text.splitlines() if line.startswith("brain-atrophy: ERROR")]
+    assert message, text
+    assert str(bad_file.relative_to(cohort)) in message[0] and fault in message[0]
+    assert not (out / f"sub-{BAD_SUBJECT}").exists()  # no partial output to mistake for a result
+    assert not (out / "group" / "rates_by_group.tsv").exists()
+
+
+def test_keep_going_finishes_every_other_subject(cohort, tmp_path):
+    non_integral(cohort)
+    result, out, _ = run(cohort, tmp_path, "--keep-going")
+    assert result.returncode != 0
+    for subject in ("HC01", "HC02", "OCR02"):
+        assert (out / f"sub-{subject}" / "anat" / f"sub-{subject}_rates.tsv").is_file()
+    assert not (out / f"sub-{BAD_SUBJECT}").exists()
+
+
+def test_participant_without_group(cohort, tmp_path):
+    path = cohort / "bids" / "participants.tsv"
+    lines = [line for line in path.read_text().splitlines() if not line.startswith(f"sub-{BAD_SUBJECT}\t")]
+    path.write_text("\n".join(lines) + "\n")
+    result, out, text = run(cohort, tmp_path)
+    assert result.returncode != 0
+    assert f"participants.tsv: no group for participant(s) sub-{BAD_SUBJECT}" in text
+    assert not (out / "group" / "rates_by_group.tsv").exists()
+
+
+def test_unknown_reference_group(cohort, tmp_path):
+    result, _, text = run(cohort, tmp_path, reference_group="Placebo")
+    assert result.returncode != 0
+    assert "reference_group 'Placebo' is not a group" in text and "HC, OCR" in text
+
+
+@pytest.mark.parametrize(
+    "config, fault",
+    [
+        ({"confidence_level": 1.5}, "confidence_level"),
+        ({"colour": "red"}, "colour"),
+        ({"regions": "nosuch"}, "nosuch"),
+    ],
+)
+def test_invalid_config_is_refused_before_running(cohort, tmp_path, config, fault):
+    result, out, text = run(cohort, tmp_path, **config)
+    assert result.returncode != 0
+    assert fault in text
+    assert not out.exists()
