@@ -15,9 +15,6 @@ rule group_statistics:
         f"{OUT}/logs/group_statistics.log",
     conda:
         "../envs/atrophy.yaml"
-    resources:
-        mem_mb=4000,
-        runtime=30,
     params:
         reference_group=config["reference_group"],
         covariates=config["covariates"],

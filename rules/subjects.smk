@@ -16,9 +16,6 @@ rule subject_volumes:
         "subjects"
     conda:
         "../envs/atrophy.yaml"
-    resources:
-        mem_mb=1000,
-        runtime=10,
     params:
         sessions=subject_session_labels,
     script:
