@@ -1,5 +1,10 @@
 """Real Snakemake runs of the whole pipeline on a generated cohort."""
 
+import os
+import signal
+import subprocess
+import time
+
 import nibabel as nib
 import numpy as np
 import pandas as pd
@@ -134,3 +139,53 @@ def test_lint_is_clean_on_a_real_config(demo_run):
     cohort, work, out = demo_run
     result = run_snakemake("--lint", *cohort_config(cohort, out), cwd=work, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def wait_for(condition, process, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        if process.poll() is not None:
+            return False
+        time.sleep(0.05)
+    return False
+
+
+def start_snakemake(*args, cwd):
+    command = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--cores", "2", *map(str, args)]
+    return subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+
+
+def test_kill_9_then_rerun_gives_the_uninterrupted_results(demo_run, tmp_path):
+    cohort, _, reference = demo_run
+    out = tmp_path / "results"
+    config = cohort_config(cohort, out)
+    run = start_snakemake(*config, cwd=tmp_path)
+    started = wait_for(lambda: len(list(out.glob("sub-*/ses-*"))) >= 6, run)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    assert started, "the run ended before it could be interrupted"
+    assert not (out / "group" / "rates_by_group.tsv").exists()
+    run_snakemake("--unlock", *config, cwd=tmp_path)
+    run_snakemake(*config, cwd=tmp_path)  # the default profile sets rerun-incomplete
+    for name in ("volumes.tsv", "subject_rates.tsv", "rates_by_group.tsv", "group_differences.tsv"):
+        assert (out / "group" / name).read_bytes() == (reference / "group" / name).read_bytes(), name
+    for table in reference.glob("sub-*/**/*.tsv"):
+        assert (out / table.relative_to(reference)).read_bytes() == table.read_bytes()
+
+
+def test_a_second_run_on_the_same_directory_is_refused(demo_run, tmp_path):
+    cohort, _, _ = demo_run
+    config = cohort_config(cohort, tmp_path / "results")
+    first = start_snakemake(*config, cwd=tmp_path)
+    try:
+        assert wait_for(lambda: any((tmp_path / ".snakemake" / "locks").glob("*")), first)
+        second = run_snakemake(*config, cwd=tmp_path, check=False)
+        assert second.returncode != 0
+        assert "Directory cannot be locked" in second.stdout + second.stderr
+    finally:
+        output, _ = first.communicate(timeout=300)
+    assert first.returncode == 0, output

@@ -1,0 +1,112 @@
+"""What a change plans, asserted from real dry runs after a finished run (per-subject caching)."""
+
+import re
+import shutil
+
+import pytest
+from conftest import REPO, run_snakemake
+
+pytestmark = pytest.mark.slow
+
+JOB_HEADER = re.compile(r"^\s*(?:local)?rule (\w+):$")  # grouped jobs are indented
+SUBJECT = re.compile(r"^\s+wildcards: .*subject=([a-zA-Z0-9]+)")
+BASE_CONFIG = """bids_dir: cohort/bids
+segmentation_dir: cohort/derivatives/segmentation
+regions: regions.tsv
+reference_group: HC
+output_dir: out
+"""
+
+
+def planned_jobs(work, *extra):
+    """{(rule, subject or None)} that a dry run would run, without the 'all' target."""
+    result = run_snakemake("-n", "--configfile", "config.yaml", *extra, cwd=work)
+    jobs, current = set(), None
+    for line in result.stdout.splitlines():
+        header = JOB_HEADER.match(line)
+        if header:
+            current = [header.group(1), None]
+            jobs.add(tuple(current))
+            continue
+        subject = SUBJECT.match(line)
+        if subject and current is not None:
+            jobs.discard(tuple(current))
+            current[1] = subject.group(1)
+            jobs.add(tuple(current))
+    return {job for job in jobs if job[0] != "all"}
+
+
+@pytest.fixture(scope="module")
+def finished(tiny_cohort, tmp_path_factory):
+    work = tmp_path_factory.mktemp("incremental")
+    shutil.copytree(tiny_cohort, work / "cohort")
+    shutil.copy(REPO / "config" / "regions" / "freesurfer.tsv", work / "regions.tsv")
+    (work / "config.yaml").write_text(BASE_CONFIG)
+    run_snakemake("--configfile", "config.yaml", cwd=work)
+    return work
+
+
+@pytest.fixture
+def work(finished, tmp_path):
+    """A copy of the finished run (outputs, metadata and mtimes preserved) to change."""
+    return shutil.copytree(finished, tmp_path / "work")
+
+
+def subject_images(work, subject):
+    return sorted(
+        (work / "cohort" / "derivatives" / "segmentation" / f"sub-{subject}").glob("ses-*/anat/*_dseg.nii.gz")
+    )
+
+
+def add_session(work, subject, session, acq_time):
+    source = subject_images(work, subject)[-1]
+    target = work / "cohort/derivatives/segmentation" / f"sub-{subject}/ses-{session}/anat"
+    target.mkdir(parents=True)
+    shutil.copy(source, target / f"sub-{subject}_ses-{session}_dseg.nii.gz")
+    with open(work / "cohort/bids" / f"sub-{subject}" / f"sub-{subject}_sessions.tsv", "a") as table:
+        table.write(f"ses-{session}\t{acq_time}\n")
+
+
+def test_finished_run_plans_nothing(work):
+    assert planned_jobs(work) == set()
+
+
+def test_new_session_reruns_only_its_subject_and_the_group(work):
+    add_session(work, "HC01", "w144", "2024-01-01T09:00:00")
+    assert planned_jobs(work) == {("subject_volumes", "HC01"), ("group_statistics", None)}
+
+
+def test_new_subject_runs_only_itself_and_the_group(work):
+    segmentation = work / "cohort/derivatives/segmentation"
+    for image in subject_images(work, "HC01"):
+        session = image.parent.parent.name
+        target = segmentation / "sub-HC09" / session / "anat"
+        target.mkdir(parents=True)
+        shutil.copy(image, target / image.name.replace("sub-HC01", "sub-HC09"))
+    (work / "cohort/bids/sub-HC09").mkdir()
+    shutil.copy(
+        work / "cohort/bids/sub-HC01/sub-HC01_sessions.tsv",
+        work / "cohort/bids/sub-HC09/sub-HC09_sessions.tsv",
+    )
+    with open(work / "cohort/bids/participants.tsv", "a") as table:
+        table.write("sub-HC09\tHC\t40.0\tF\n")
+    assert planned_jobs(work) == {("subject_volumes", "HC09"), ("group_statistics", None)}
+
+
+def test_editing_participants_reruns_only_the_group(work):
+    table = work / "cohort/bids/participants.tsv"
+    table.write_text(table.read_text().replace("\tOCR\t", "\tHC\t", 1))
+    assert planned_jobs(work) == {("group_statistics", None)}
+
+
+def test_changing_the_region_table_reruns_every_subject(work):
+    table = work / "regions.tsv"
+    table.write_text(table.read_text() + "hippocampus\t17 53\tleft and right hippocampus\n")
+    subjects = {("subject_volumes", s) for s in ("HC01", "HC02", "OCR01", "OCR02")}
+    assert planned_jobs(work) == subjects | {("group_statistics", None)}
+
+
+@pytest.mark.parametrize("setting", ["confidence_level: 0.9", "covariates: [age]"])
+def test_changing_a_model_setting_reruns_only_the_group(work, setting):
+    (work / "config.yaml").write_text(BASE_CONFIG + setting + "\n")
+    assert planned_jobs(work) == {("group_statistics", None)}
