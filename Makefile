@@ -17,8 +17,8 @@ demo-data: setup  ## the demo cohort (133 subjects, ~490 sessions) from the IBSR
 demo: demo-data  ## run the pipeline on the demo cohort; results in results/demo/
 	snakemake --cores $(CORES)
 
-test: setup system-deps  ## the whole test suite
-	$(PYTHON) -m pytest -ra
+test: setup  ## the whole test suite (starts R/SLURM prerequisites when root on Debian)
+	bash tools/run-tests.sh
 
 lint: setup
 	ruff check . && ruff format --check . && snakefmt --check . && snakemake --lint
