@@ -30,9 +30,18 @@ GRADIENT_TOLERANCE = 2e-3  # as lme4's check on the gradient of the deviance
 
 @dataclass(frozen=True)
 class SufficientStatistics:
-    ztz: np.ndarray  # (m, 2, 2)
-    ztx: np.ndarray  # (m, 2, p)
-    zty: np.ndarray  # (m, 2)
+    """Per-subject sums (arrays over the m subjects) and the global cross-products.
+
+    ZᵢᵀZᵢ = [[n_i, Σt], [Σt, Σt²]], ZᵢᵀXᵢ = [ΣX; ΣtX], Zᵢᵀyᵢ = [Σy, Σty].
+    """
+
+    n_i: np.ndarray  # (m,)
+    sum_t: np.ndarray  # (m,)
+    sum_tt: np.ndarray  # (m,)
+    sum_x: np.ndarray  # (m, p)
+    sum_tx: np.ndarray  # (m, p)
+    sum_y: np.ndarray  # (m,)
+    sum_ty: np.ndarray  # (m,)
     xtx: np.ndarray  # (p, p)
     xty: np.ndarray  # (p,)
     yty: float
@@ -53,6 +62,7 @@ class MixedFit:
     n_obs: int
     n_subjects: int
     stats: SufficientStatistics = field(repr=False)
+    _satterthwaite: tuple | None = field(default=None, repr=False)
 
     @property
     def cov_beta(self) -> np.ndarray:
@@ -83,46 +93,46 @@ def sufficient_statistics(y, X, t, subject_index) -> SufficientStatistics:
     t = np.asarray(t, dtype=float)
     g = np.asarray(subject_index)
     m = int(g.max()) + 1
-    n, p = X.shape
 
     def per_subject(values):
         return np.bincount(g, weights=values, minlength=m)
 
-    ones = np.ones(n)
-    ztz = np.empty((m, 2, 2))
-    ztz[:, 0, 0] = per_subject(ones)
-    ztz[:, 0, 1] = ztz[:, 1, 0] = per_subject(t)
-    ztz[:, 1, 1] = per_subject(t * t)
-    ztx = np.empty((m, 2, p))
-    for j in range(p):
-        ztx[:, 0, j] = per_subject(X[:, j])
-        ztx[:, 1, j] = per_subject(t * X[:, j])
-    zty = np.stack([per_subject(y), per_subject(t * y)], axis=1)
-    return SufficientStatistics(ztz, ztx, zty, X.T @ X, X.T @ y, float(y @ y), n, p)
-
-
-def _lambda(theta) -> np.ndarray:
-    return np.array([[theta[0], 0.0], [theta[1], theta[2]]])
+    sum_x = np.stack([per_subject(column) for column in X.T], axis=1)
+    sum_tx = np.stack([per_subject(t * column) for column in X.T], axis=1)
+    return SufficientStatistics(
+        n_i=per_subject(np.ones_like(t)),
+        sum_t=per_subject(t),
+        sum_tt=per_subject(t * t),
+        sum_x=sum_x,
+        sum_tx=sum_tx,
+        sum_y=per_subject(y),
+        sum_ty=per_subject(t * y),
+        xtx=X.T @ X,
+        xty=X.T @ y,
+        yty=float(y @ y),
+        n=X.shape[0],
+        p=X.shape[1],
+    )
 
 
 def _solve_terms(s: SufficientStatistics, theta):
-    """log|I + ΛᵀZᵀZΛ|, XᵀH⁻¹X, XᵀH⁻¹y and yᵀH⁻¹y for one θ (Woodbury, per subject)."""
-    lam = _lambda(theta)
-    a = np.einsum("ki,mkl,lj->mij", lam, s.ztz, lam)
-    a[:, 0, 0] += 1.0
-    a[:, 1, 1] += 1.0
-    det = a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0]
-    inverse = np.empty_like(a)
-    inverse[:, 0, 0] = a[:, 1, 1] / det
-    inverse[:, 1, 1] = a[:, 0, 0] / det
-    inverse[:, 0, 1] = -a[:, 0, 1] / det
-    inverse[:, 1, 0] = -a[:, 1, 0] / det
-    u_x = np.einsum("ki,mkp->mip", lam, s.ztx)
-    u_y = np.einsum("ki,mk->mi", lam, s.zty)
-    inv_u_x = np.einsum("mij,mjp->mip", inverse, u_x)
-    xhx = s.xtx - np.einsum("mip,miq->pq", u_x, inv_u_x)
-    xhy = s.xty - np.einsum("mip,mi->p", inv_u_x, u_y)
-    yhy = s.yty - float(np.einsum("mi,mij,mj->", u_y, inverse, u_y))
+    """log|I + ΛᵀZᵀZΛ|, XᵀH⁻¹X, XᵀH⁻¹y and yᵀH⁻¹y for one θ (Woodbury, per subject).
+
+    With Λ = [[a, 0], [b, c]], Mᵢ = I + ΛᵀZᵢᵀZᵢΛ is written out element by element: every
+    operation is on arrays over subjects, and the sums over subjects are matrix products.
+    """
+    a, b, c = theta
+    m00 = 1.0 + a * a * s.n_i + 2.0 * a * b * s.sum_t + b * b * s.sum_tt
+    m01 = c * (a * s.sum_t + b * s.sum_tt)
+    m11 = 1.0 + c * c * s.sum_tt
+    det = m00 * m11 - m01 * m01
+    u0, u1 = a * s.sum_x + b * s.sum_tx, c * s.sum_tx  # ΛᵀZᵢᵀXᵢ, rows 0 and 1
+    v0, v1 = a * s.sum_y + b * s.sum_ty, c * s.sum_ty  # ΛᵀZᵢᵀyᵢ
+    w0 = (m11[:, None] * u0 - m01[:, None] * u1) / det[:, None]  # Mᵢ⁻¹ΛᵀZᵢᵀXᵢ
+    w1 = (m00[:, None] * u1 - m01[:, None] * u0) / det[:, None]
+    xhx = s.xtx - (u0.T @ w0 + u1.T @ w1)
+    xhy = s.xty - (w0.T @ v0 + w1.T @ v1)
+    yhy = s.yty - float(np.sum((m11 * v0 * v0 - 2.0 * m01 * v0 * v1 + m00 * v1 * v1) / det))
     return float(np.sum(np.log(det))), xhx, xhy, yhy
 
 
@@ -329,60 +339,41 @@ def _newton_polish(s, theta, iterations: int = 4):
     return theta
 
 
+def _satterthwaite_parts(fit_: MixedFit):
+    """Covariance of the variance parameters (2·H⁻¹ of the deviance in (θ, σ)) and the
+    derivatives of Cov(β̂) along each free parameter; computed once per fit, by finite
+    differences. Parameters on the boundary (a singular fit) are held fixed."""
+    if fit_._satterthwaite is None:
+        s = fit_.stats
+        varpar = np.append(fit_.theta, fit_.sigma)
+        free = np.append(_free(fit_.theta), True)
+        steps = 1e-3 * np.append(_natural_scale(fit_.theta), fit_.sigma)
+        _, hessian = _derivatives(lambda x: reml_deviance_varpar(s, x), varpar, steps, free)
+        derivatives = []
+        for i in np.flatnonzero(free):
+            up, down = varpar.copy(), varpar.copy()
+            up[i] += steps[i]
+            down[i] -= steps[i]
+            derivatives.append(
+                (beta_covariance(s, up[:3], up[3]) - beta_covariance(s, down[:3], down[3])) / (2 * steps[i])
+            )
+        try:
+            varpar_cov = 2.0 * linalg.inv(hessian)
+        except linalg.LinAlgError:
+            varpar_cov = None
+        fit_._satterthwaite = (varpar_cov, np.array(derivatives))
+    return fit_._satterthwaite
+
+
 def satterthwaite_df(fit_: MixedFit, contrast) -> float:
-    """Satterthwaite degrees of freedom of contrast·β (as lmerTest), by finite differences.
-
-    Variance parameters on the boundary (a singular fit) are held fixed.
-    """
-    s = fit_.stats
-    varpar = np.append(fit_.theta, fit_.sigma)
-    free = np.array([fit_.theta[0] >= BOUNDARY, True, fit_.theta[2] >= BOUNDARY, True])
-    index = np.flatnonzero(free)
-    steps = 1e-3 * np.append(_natural_scale(fit_.theta), fit_.sigma)
-
-    def shifted(*moves):
-        x = varpar.copy()
-        for i, h in moves:
-            x[i] += h
-        return x
-
-    k = index.size
-    hessian = np.empty((k, k))
-    f0 = reml_deviance_varpar(s, varpar)
-    for a, i in enumerate(index):
-        for b, j in enumerate(index[: a + 1]):
-            hi, hj = steps[i], steps[j]
-            if i == j:
-                value = (
-                    reml_deviance_varpar(s, shifted((i, hi)))
-                    - 2 * f0
-                    + reml_deviance_varpar(s, shifted((i, -hi)))
-                ) / hi**2
-            else:
-                value = (
-                    reml_deviance_varpar(s, shifted((i, hi), (j, hj)))
-                    - reml_deviance_varpar(s, shifted((i, hi), (j, -hj)))
-                    - reml_deviance_varpar(s, shifted((i, -hi), (j, hj)))
-                    + reml_deviance_varpar(s, shifted((i, -hi), (j, -hj)))
-                ) / (4 * hi * hj)
-            hessian[a, b] = hessian[b, a] = value
-    c = np.asarray(contrast, dtype=float)
-
-    def contrast_variance(x):
-        return float(c @ beta_covariance(s, x[:3], x[3]) @ c)
-
-    gradient = np.array(
-        [
-            (contrast_variance(shifted((i, steps[i]))) - contrast_variance(shifted((i, -steps[i]))))
-            / (2 * steps[i])
-            for i in index
-        ]
-    )
-    try:
-        varpar_cov = 2.0 * linalg.inv(hessian)
-    except linalg.LinAlgError:
+    """Satterthwaite degrees of freedom of contrast·β, as lmerTest computes them:
+    df = 2·V² / (gᵀ A g), V = cᵀCov(β̂)c, g its gradient in (θ, σ), A their covariance."""
+    varpar_cov, derivatives = _satterthwaite_parts(fit_)
+    if varpar_cov is None:
         return math.nan
+    c = np.asarray(contrast, dtype=float)
+    gradient = np.einsum("i,kij,j->k", c, derivatives, c)
     denominator = float(gradient @ varpar_cov @ gradient)
     if not denominator > 0:
         return math.nan
-    return 2.0 * contrast_variance(varpar) ** 2 / denominator
+    return 2.0 * float(c @ fit_.cov_beta @ c) ** 2 / denominator
