@@ -19,10 +19,11 @@ def _as_integer_labels(chunk: np.ndarray, source) -> np.ndarray:
         return chunk if chunk.dtype.isnative else chunk.astype(chunk.dtype.newbyteorder("="))
     if chunk.dtype.kind != "f":
         raise InputError(source, f"label image has unsupported data type {chunk.dtype}")
-    if not np.all(np.isfinite(chunk)):
-        raise InputError(source, "label image holds NaN or infinite values")
-    as_int = chunk.astype(np.int64)
-    if not np.array_equal(as_int, chunk):
+    with np.errstate(invalid="ignore"):  # NaN/inf cast to garbage, caught just below
+        as_int = chunk.astype(np.int64)
+    if not np.array_equal(as_int, chunk):  # one comparison checks integral and finite at once
+        if not np.all(np.isfinite(chunk)):
+            raise InputError(source, "label image holds NaN or infinite values")
         bad = float(chunk[as_int != chunk][0])
         raise InputError(
             source,
