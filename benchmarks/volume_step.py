@@ -36,7 +36,10 @@ def floor(path: Path, dtype: np.dtype) -> dict:
     if dtype.kind == "f":
         voxels = voxels.astype(np.int32)
     counts = np.bincount(voxels)
-    return {name: int(counts[[lab for lab in labels if lab < counts.size]].sum()) for name, labels in REGIONS.items()}
+    return {
+        name: int(counts[[lab for lab in labels if lab < counts.size]].sum())
+        for name, labels in REGIONS.items()
+    }
 
 
 def typical(path: Path) -> dict:
@@ -57,7 +60,9 @@ def with_nilearn(path: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     aseg, aparc = freesurfer_like_256(False), freesurfer_like_256(True)
@@ -68,11 +73,14 @@ def main() -> None:
             for extension in (".nii.gz", ".nii"):
                 path = Path(tmp) / f"sub-1_ses-1_{dtype}_dseg{extension}"
                 nib.save(nib.Nifti1Image(labels.astype(dtype), np.eye(4)), path)
-                expected = {k: v["n_voxels"] for k, v in ((r["region"], r) for r in session_volumes(path, REGIONS))}
+                expected = {
+                    k: v["n_voxels"] for k, v in ((r["region"], r) for r in session_volumes(path, REGIONS))
+                }
                 assert floor(path, np.dtype(dtype)) == expected  # all methods measure the same thing
+                stored = np.dtype(dtype)
                 row = {
                     "storage": f"{dtype}{extension}",
-                    "floor": median_seconds(lambda p=path, d=np.dtype(dtype): floor(p, d), args.repeats),
+                    "floor": median_seconds(lambda p=path, d=stored: floor(p, d), args.repeats),
                     "pipeline": median_seconds(lambda p=path: session_volumes(p, REGIONS), args.repeats),
                 }
                 if extension == ".nii.gz":
@@ -81,7 +89,9 @@ def main() -> None:
         nilearn_path = Path(tmp) / "sub-1_ses-1_int32_dseg.nii.gz"
         nilearn_seconds = median_seconds(lambda: with_nilearn(nilearn_path), 1)
     print(f"volume step, one 256³ label map, 5 regions (median of {args.repeats}; ms)")
-    print(f"{'storage':<16}{'floor':>8}{'pipeline':>10}{'typical':>10}{'pipeline/floor':>16}{'typical/pipeline':>18}")
+    print(
+        f"{'storage':<16}{'floor':>8}{'pipeline':>10}{'typical':>10}{'pipeline/floor':>16}{'typical/pipeline':>18}"
+    )
     for row in rows:
         typical_ms = f"{1000 * row['typical']:.0f}" if "typical" in row else "-"
         speedup = f"{row['typical'] / row['pipeline']:.0f}x" if "typical" in row else "-"

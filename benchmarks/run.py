@@ -1,0 +1,11 @@
+"""Every benchmark, one after another (about 10 minutes on 2 cores): python benchmarks/run.py"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+for script in ("volume_step.py", "group_statistics.py", "dry_run.py", "end_to_end.py"):
+    print(f"\n=== {script} ===", flush=True)
+    subprocess.run([sys.executable, str(HERE / script)], cwd=HERE, check=True)
