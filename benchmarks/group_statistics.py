@@ -16,7 +16,7 @@ from common import REPO, median_seconds
 sys.path.insert(0, str(REPO / "tests"))
 from simulate import simulate_volumes  # noqa: E402
 
-from brain_atrophy.group import model_rates  # noqa: E402
+from brain_atrophy.group import Settings, model_rates  # noqa: E402
 
 REGIONS = [f"region{k}" for k in range(5)]
 
@@ -41,9 +41,9 @@ def main() -> None:
     for n in (100, 1_000, 10_000):
         volumes, participants = cohort(n)
         seconds = median_seconds(
-            lambda v=volumes, p=participants: model_rates(v, p, REGIONS, "HC", [], 0.95), args.repeats
+            lambda v=volumes, p=participants: model_rates(v, p, REGIONS, Settings("HC")), args.repeats
         )
-        rates, _ = model_rates(volumes, participants, REGIONS, "HC", [], 0.95)
+        rates = model_rates(volumes, participants, REGIONS, Settings("HC"))["rates_by_group"]
         print(
             f"  {n:>6} subjects, {len(volumes) // 5:>6} sessions: {seconds:6.1f} s "
             f"({seconds / 5:.2f} s per region; all converged: {bool(rates['converged'].all())})"

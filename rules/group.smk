@@ -11,6 +11,10 @@ rule group_statistics:
         subject_rates=f"{OUT}/group/subject_rates.tsv",
         rates_by_group=f"{OUT}/group/rates_by_group.tsv",
         group_differences=f"{OUT}/group/group_differences.tsv",
+        pairwise_differences=f"{OUT}/group/pairwise_differences.tsv",
+        sensitivity=f"{OUT}/group/sensitivity.tsv",
+        power=f"{OUT}/group/power.tsv",
+        description=f"{OUT}/group/analysis.json",
     log:
         f"{OUT}/logs/group_statistics.log",
     conda:
@@ -18,7 +22,12 @@ rule group_statistics:
     params:
         reference_group=config["reference_group"],
         covariates=config["covariates"],
+        slope_covariates=config["slope_covariates"],
+        covariate_reference=config["covariate_reference"],
         confidence_level=config["confidence_level"],
+        correction=config["correction"],
+        window=config["window"],
+        power=config["power"],
         segmentation_dir=config["segmentation_dir"],
     script:
         "../scripts/group_statistics.py"

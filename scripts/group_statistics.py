@@ -1,33 +1,54 @@
 """Group job: gather the subjects' tables, fit the mixed model per region, write the group tables."""
 
+import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the package ships with the workflow
 
-from brain_atrophy.group import analyse, write_tsv  # noqa: E402
+from brain_atrophy.group import Settings, analyse, write_tsv  # noqa: E402
 from brain_atrophy.regions import read_region_table  # noqa: E402
 from brain_atrophy.scripting import run_script  # noqa: E402
 from brain_atrophy.subject import subject_paths  # noqa: E402
 
+TABLES = [
+    "volumes", "subject_rates", "rates_by_group", "group_differences", "pairwise_differences",
+    "sensitivity", "power",
+]  # fmt: skip
+
+
+def settings_from(params) -> Settings:
+    window, study = params.window, params.power
+    return Settings(
+        reference_group=params.reference_group,
+        covariates=tuple(params.covariates),
+        slope_covariates=tuple(params.slope_covariates),
+        covariate_reference=dict(params.covariate_reference),
+        level=params.confidence_level,
+        correction=params.correction,
+        window_start_weeks=window["start_weeks"],
+        window_end_weeks=window.get("end_weeks"),
+        rebaseline=window["rebaseline"],
+        power_alpha=study["alpha"],
+        power_target=study["power"],
+        power_reductions=tuple(study["reductions"]),
+        power_schedule_weeks=tuple(study["schedule_weeks"]),
+    )
+
 
 def main(smk):
-    subjects = [(Path(d), Path(d).name[len("sub-") :]) for d in smk.input.subjects]
-    tables = [subject_paths(d, label, []) for d, label in subjects]
-    volumes, subject_rates, rates, differences = analyse(
-        volume_tables=[t["volumes"] for t in tables],
-        rate_tables=[t["rates"] for t in tables],
+    tables = analyse(
+        volume_tables=[
+            subject_paths(d, Path(d).name[len("sub-") :], [])["volumes"] for d in smk.input.subjects
+        ],
         participants_path=smk.input.participants,
         regions=list(read_region_table(smk.input.regions)),
-        reference_group=smk.params.reference_group,
-        covariates=smk.params.covariates,
-        level=smk.params.confidence_level,
+        settings=settings_from(smk.params),
         segmentation_dir=smk.params.segmentation_dir,
     )
-    write_tsv(volumes, smk.output.volumes)
-    write_tsv(subject_rates, smk.output.subject_rates)
-    write_tsv(rates, smk.output.rates_by_group)
-    write_tsv(differences, smk.output.group_differences)
+    for name in TABLES:
+        write_tsv(tables[name], smk.output[name])
+    Path(smk.output.description).write_text(json.dumps(tables["description"], indent=2) + "\n")
 
 
 run_script(snakemake, main)

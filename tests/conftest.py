@@ -83,7 +83,9 @@ def lmer():
     """Fit the reference model with R lme4/lmerTest; skipped (or failed in CI) without R."""
     require_or_skip(r_available(), "R with lme4 and lmerTest is not installed", "BRAIN_ATROPHY_REQUIRE_R")
 
-    def fit(volumes_tsv, participants_tsv, reference, covariates, out_tsv):
+    def fit(
+        volumes_tsv, participants_tsv, reference, covariates, out_tsv, structure="unstructured", slope=()
+    ):
         subprocess.run(
             [
                 "Rscript",
@@ -93,6 +95,8 @@ def lmer():
                 reference,
                 ",".join(covariates) or "-",
                 str(out_tsv),
+                structure,
+                ",".join(slope) or "-",
             ],
             check=True,
             capture_output=True,

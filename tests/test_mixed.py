@@ -8,7 +8,7 @@ import pytest
 from simulate import GROUP_RATES, simulate_volumes
 
 from brain_atrophy import mixed
-from brain_atrophy.group import design, model_rates, pct
+from brain_atrophy.group import Settings, design, model_rates, pct
 
 
 def model_inputs(seed, **kwargs):
@@ -65,7 +65,8 @@ def test_fit_is_invariant_to_shifting_time():
 
 def test_planted_group_rates_are_recovered():
     volumes, participants = simulate_volumes(5, n_per_group=(150, 150, 150), noise_sd=0.2)
-    rates, differences = model_rates(volumes, participants, ["brain"], "HC", [], 0.95)
+    tables = model_rates(volumes, participants, ["brain"], Settings("HC"))
+    rates, differences = tables["rates_by_group"], tables["group_differences"]
     for _, row in rates.iterrows():
         truth = pct(GROUP_RATES[row["group"]])
         assert row["converged"]
@@ -80,7 +81,9 @@ def test_fdr_never_below_raw_p_and_monotone():
     regions = []
     for k, scale in enumerate([1.0, 0.999, 1.001]):
         regions.append(volumes.assign(region=f"r{k}", volume_mm3=volumes["volume_mm3"] * scale))
-    _, differences = model_rates(pd.concat(regions), participants, ["r0", "r1", "r2"], "HC", [], 0.95)
+    differences = model_rates(pd.concat(regions), participants, ["r0", "r1", "r2"], Settings("HC"))[
+        "group_differences"
+    ]
     assert (differences["p_fdr"] >= differences["p_value"] - 1e-15).all()
     assert differences["p_fdr"].notna().all()
 

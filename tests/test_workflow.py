@@ -183,9 +183,11 @@ def test_a_second_run_on_the_same_directory_is_refused(demo_run, tmp_path):
     first = start_snakemake(*config, cwd=tmp_path)
     try:
         assert wait_for(lambda: any((tmp_path / ".snakemake" / "locks").glob("*")), first)
+        os.killpg(first.pid, signal.SIGSTOP)  # hold the first run, lock taken, mid-way
         second = run_snakemake(*config, cwd=tmp_path, check=False)
         assert second.returncode != 0
         assert "Directory cannot be locked" in second.stdout + second.stderr
     finally:
+        os.killpg(first.pid, signal.SIGCONT)
         output, _ = first.communicate(timeout=300)
     assert first.returncode == 0, output

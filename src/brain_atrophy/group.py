@@ -1,9 +1,19 @@
-"""Group statistics: gather the subjects' tables, fit the mixed model per region, compare groups."""
+"""Group statistics: gather the subjects' tables, fit the mixed model per region, compare groups.
+
+Per region the model is REML ``100·ln(volume) ~ group + group:years + covariates
+[+ covariates:years] + (years | subject)`` (falling back to ``(years || subject)`` and then
+``(1 | subject)`` when a fit is singular or does not converge). From it: every group's rate,
+every pair of groups' difference (with a multiplicity correction across regions and
+contrasts), a standardized effect size, the two-stage sensitivity analysis, and the subjects
+per arm a trial would need.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass, field
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -11,38 +21,48 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from . import mixed
+from . import mixed, power, twostage
 from .errors import InputError
 
 log = logging.getLogger(__name__)
 
+WEEKS_PER_YEAR = 365.25 / 7
+
 RATES_BY_GROUP_COLUMNS = [
-    "region",
-    "group",
-    "rate_pct_per_year",
-    "ci_low",
-    "ci_high",
-    "n_subjects",
-    "n_sessions",
-    "converged",
-    "slope",
-    "slope_se",
-    "df",
-]
+    "region", "group", "rate_pct_per_year", "ci_low", "ci_high", "n_subjects", "n_sessions", "converged",
+    "slope", "slope_se", "df", "model",
+]  # fmt: skip
 DIFFERENCE_COLUMNS = [
-    "region",
-    "group",
-    "reference_group",
-    "difference_pct_per_year",
-    "ci_low",
-    "ci_high",
-    "p_value",
-    "p_fdr",
-    "slope_difference",
-    "slope_difference_se",
-    "df",
-    "converged",
-]
+    "region", "group", "reference_group", "difference_pct_per_year", "ci_low", "ci_high", "p_value", "p_fdr",
+    "slope_difference", "slope_difference_se", "df", "effect_size", "converged", "model",
+]  # fmt: skip
+PAIRWISE_COLUMNS = [
+    "region", "group", "versus", "difference_pct_per_year", "ci_low", "ci_high", "p_value", "p_adjusted",
+    "correction", "effect_size", "slope_difference", "slope_difference_se", "df", "converged", "model",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the group analysis does; every field is a config key (see the schema)."""
+
+    reference_group: str
+    covariates: tuple[str, ...] = ()
+    slope_covariates: tuple[str, ...] = ()
+    covariate_reference: dict = field(default_factory=dict)
+    level: float = 0.95
+    correction: str = "fdr_bh"
+    window_start_weeks: float = 0.0
+    window_end_weeks: float | None = None
+    rebaseline: bool = False
+    power_alpha: float = 0.05
+    power_target: float = 0.8
+    power_reductions: tuple[float, ...] = (0.25, 0.5)
+    power_schedule_weeks: tuple[float, ...] = (0, 24, 48, 96)
+
+    @property
+    def all_covariates(self) -> list[str]:
+        return list(dict.fromkeys([*self.covariates, *self.slope_covariates]))
 
 
 def read_tsv(path) -> pd.DataFrame:
@@ -93,34 +113,63 @@ def group_order(groups, reference_group: str, config_name="config") -> list[str]
     return [reference_group] + sorted(g for g in present if g != reference_group)
 
 
-def covariate_columns(participants: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
-    """Numeric covariates centred; text ones as treatment-coded dummies (first level dropped)."""
-    columns = {}
+def apply_window(volumes: pd.DataFrame, start_weeks: float, end_weeks: float | None, rebaseline: bool):
+    """Sessions inside [start, end] weeks on study (since each subject's first scan); with
+    ``rebaseline`` each subject's years count from its first scan inside the window."""
+    weeks = volumes["years"] * WEEKS_PER_YEAR
+    inside = weeks >= start_weeks - 1e-9
+    if end_weeks is not None:
+        inside &= weeks <= end_weeks + 1e-9
+    kept = volumes[inside]
+    if rebaseline:
+        kept = kept.assign(years=kept["years"] - kept.groupby("participant_id")["years"].transform("min"))
+    return kept
+
+
+def covariate_columns(participants: pd.DataFrame, covariates: list[str], reference: dict):
+    """Covariate columns measured from their reference values, and those values.
+
+    Numeric covariates are centred at the reference (default: the participants' mean), text
+    ones become dummies against the reference level (default: the first level sorted), so the
+    group rates are the rates of a subject at the reference values.
+    """
+    columns, used = {}, {}
     for name in covariates:
         values = participants[name]
         numeric = pd.to_numeric(values, errors="coerce")
         if numeric.notna().sum() == values.notna().sum():
-            columns[name] = numeric - numeric.mean()
+            used[name] = float(reference.get(name, numeric.mean()))
+            columns[name] = numeric - used[name]
         else:
             levels = sorted(values.dropna().astype(str).unique())
-            for level in levels[1:]:
-                dummy = (values.astype(str) == level).astype(float)
-                columns[f"{name}[{level}]"] = dummy.where(values.notna())
-    return pd.DataFrame(columns, index=participants.index)
+            used[name] = str(reference.get(name, levels[0]))
+            if used[name] not in levels:
+                raise InputError("config", f"covariate_reference: '{used[name]}' is not a value of '{name}'")
+            for level in levels:
+                if level != used[name]:
+                    columns[f"{name}[{level}]"] = (
+                        (values.astype(str) == level).astype(float).where(values.notna())
+                    )
+    return pd.DataFrame(columns, index=participants.index), used
 
 
-def design(data: pd.DataFrame, groups: list[str], covariates: pd.DataFrame):
-    """X for ``100·ln(volume) ~ group + group:years + covariates`` (one intercept per group)."""
+def design(data: pd.DataFrame, groups: list[str], covariates: pd.DataFrame, slope_covariates=()):
+    """X for ``100·ln(volume) ~ group + group:years + covariates + slope_covariates:years``."""
     names, columns = [], []
+    years = data["years"].to_numpy(float)
     for g in groups:
         names.append(f"group[{g}]")
         columns.append((data["group"] == g).to_numpy(float))
     for g in groups:
         names.append(f"group[{g}]:years")
-        columns.append(((data["group"] == g) * data["years"]).to_numpy(float))
+        columns.append((data["group"] == g).to_numpy(float) * years)
     for name in covariates.columns:
+        values = data["participant_id"].map(covariates[name]).to_numpy(float)
         names.append(name)
-        columns.append(data["participant_id"].map(covariates[name]).to_numpy(float))
+        columns.append(values)
+        if name.split("[")[0] in slope_covariates:
+            names.append(f"{name}:years")
+            columns.append(values * years)
     return np.column_stack(columns), names
 
 
@@ -129,18 +178,50 @@ def pct(slope: float) -> float:
     return 100.0 * math.expm1(slope / 100.0)
 
 
-def fit_region(data: pd.DataFrame, groups: list[str], covariates: pd.DataFrame, level: float):
-    """Rates by group and differences against groups[0] for one region's rows."""
-    X, names = design(data, groups, covariates)
+def _pair(fit, names, group, versus, level):
+    """Rate difference group − versus with a delta-method CI; the test is on the slopes."""
+    i, j = names.index(f"group[{group}]:years"), names.index(f"group[{versus}]:years")
+    c = np.zeros(len(names))
+    c[i], c[j] = 1.0, -1.0
+    est = fit.contrast(c, level)
+    gradient = np.zeros(len(names))
+    gradient[i], gradient[j] = math.exp(fit.beta[i] / 100.0), -math.exp(fit.beta[j] / 100.0)
+    se = math.sqrt(float(gradient @ fit.cov_beta @ gradient))
+    quantile = float(stats.t.ppf(0.5 + level / 2, est["df"]))
+    difference = pct(fit.beta[i]) - pct(fit.beta[j])
+    return {
+        "difference_pct_per_year": difference,
+        "ci_low": difference - quantile * se,
+        "ci_high": difference + quantile * se,
+        "p_value": est["p_value"],
+        # difference in slopes over the SD of the subjects' random slopes
+        "effect_size": est["estimate"] / fit.slope_sd if fit.slope_sd > 0 else math.nan,
+        "slope_difference": est["estimate"],
+        "slope_difference_se": est["se"],
+        "df": est["df"],
+        "converged": fit.converged,
+        "model": fit.structure,
+    }
+
+
+def fit_region(data: pd.DataFrame, groups: list[str], covariates: pd.DataFrame, settings: Settings):
+    """The mixed model of one region: (fit, rate rows, pairwise rows for every pair of groups)."""
+    X, names = design(data, groups, covariates, settings.slope_covariates)
     y = 100.0 * np.log(data["volume_mm3"].to_numpy(float))
-    fit = mixed.fit(y, X, data["years"].to_numpy(float), data["participant_id"].to_numpy(), names)
+    fit = mixed.fit_with_fallback(
+        y, X, data["years"].to_numpy(float), data["participant_id"].to_numpy(), names
+    )
     region = data["region"].iloc[0]
-    rates, differences = [], []
+    if not fit.converged:
+        log.warning("region %s: no random-effects structure converged (%s)", region, fit.message)
+    elif fit.structure != "unstructured":
+        log.info("region %s: fell back to the %s random-effects structure", region, fit.structure)
+    rates = []
     for g in groups:
         members = data[data["group"] == g]
         c = np.zeros(len(names))
         c[names.index(f"group[{g}]:years")] = 1.0
-        est = fit.contrast(c, level)
+        est = fit.contrast(c, settings.level)
         rates.append(
             {
                 "region": region,
@@ -154,40 +235,14 @@ def fit_region(data: pd.DataFrame, groups: list[str], covariates: pd.DataFrame, 
                 "slope": est["estimate"],
                 "slope_se": est["se"],
                 "df": est["df"],
+                "model": fit.structure,
             }
         )
-    reference = groups[0]
-    i_ref = names.index(f"group[{reference}]:years")
-    for g in groups[1:]:
-        i = names.index(f"group[{g}]:years")
-        c = np.zeros(len(names))
-        c[i], c[i_ref] = 1.0, -1.0
-        est = fit.contrast(c, level)
-        # rate difference and its delta-method SE; the test is on the slopes (same hypothesis)
-        b, b_ref = fit.beta[i], fit.beta[i_ref]
-        gradient = np.zeros(len(names))
-        gradient[i], gradient[i_ref] = math.exp(b / 100.0), -math.exp(b_ref / 100.0)
-        se = math.sqrt(float(gradient @ fit.cov_beta @ gradient))
-        quantile = float(stats.t.ppf(0.5 + level / 2, est["df"]))
-        difference = pct(b) - pct(b_ref)
-        differences.append(
-            {
-                "region": region,
-                "group": g,
-                "reference_group": reference,
-                "difference_pct_per_year": difference,
-                "ci_low": difference - quantile * se,
-                "ci_high": difference + quantile * se,
-                "p_value": est["p_value"],
-                "slope_difference": est["estimate"],
-                "slope_difference_se": est["se"],
-                "df": est["df"],
-                "converged": fit.converged,
-            }
-        )
-    if not fit.converged:
-        log.warning("region %s: the mixed model did not converge (%s)", region, fit.message)
-    return rates, differences
+    pairs = [
+        {"region": region, "group": b, "versus": a, **_pair(fit, names, b, a, settings.level)}
+        for a, b in combinations(groups, 2)
+    ]
+    return fit, rates, pairs
 
 
 def adjust_fdr(differences: pd.DataFrame) -> pd.Series:
@@ -200,61 +255,205 @@ def adjust_fdr(differences: pd.DataFrame) -> pd.Series:
     return adjusted
 
 
+def adjust_all(p_values: pd.Series, method: str) -> pd.Series:
+    """One correction across every region and contrast (Benjamini–Hochberg or Holm)."""
+    adjusted = pd.Series(np.nan, index=p_values.index)
+    valid = p_values.notna()
+    if valid.any():
+        adjusted[valid] = multipletests(p_values[valid], method=method)[1]
+    return adjusted
+
+
+def power_rows(region, fit, groups, rates, settings: Settings) -> list[dict]:
+    """Subjects per arm to detect each stated reduction of every group's excess rate over the
+    reference group, from this region's variance components."""
+    schedule = np.asarray(settings.power_schedule_weeks, float) / WEEKS_PER_YEAR
+    slope = {r["group"]: r["slope"] for r in rates}
+    rows = []
+    for g in groups[1:]:
+        excess = slope[g] - slope[groups[0]]
+        for reduction in settings.power_reductions:
+            difference = reduction * excess
+            rows.append(
+                {
+                    "region": region,
+                    "group": g,
+                    "reference_group": groups[0],
+                    "reduction": reduction,
+                    "excess_pct_per_year": pct(slope[g]) - pct(slope[groups[0]]),
+                    "detectable_difference_pct_per_year": pct(slope[g]) - pct(slope[g] - difference),
+                    "slope_sd": fit.slope_sd,
+                    "residual_sd": fit.sigma,
+                    "schedule_weeks": " ".join(f"{w:g}" for w in settings.power_schedule_weeks),
+                    "alpha": settings.power_alpha,
+                    "power": settings.power_target,
+                    "n_per_arm": power.subjects_per_arm(
+                        difference,
+                        fit.slope_sd,
+                        fit.sigma,
+                        schedule,
+                        settings.power_alpha,
+                        settings.power_target,
+                    ),
+                    "model": fit.structure,
+                }
+            )
+    return rows
+
+
+def sensitivity_rows(pairs, subject_rates, participants, covariates: pd.DataFrame, settings: Settings):
+    """Mixed-model and two-stage estimates of every contrast, side by side."""
+    rows = []
+    for pair in pairs:
+        region, group, versus = pair["region"], pair["group"], pair["versus"]
+        rates = subject_rates[subject_rates["region"] == region].dropna(subset=["rate_pct_per_year"])
+        rates = rates.set_index("participant_id")
+        group_of = participants["group"].reindex(rates.index)
+        rate = rates["rate_pct_per_year"]
+        welch = twostage.welch(rate[group_of == versus], rate[group_of == group], settings.level)
+        ancova = twostage.ancova(
+            rates["rate_pct_per_year"],
+            group_of,
+            covariates.reindex(rates.index),
+            versus,
+            group,
+            settings.level,
+        )
+        rows.append(
+            {
+                "region": region,
+                "group": group,
+                "versus": versus,
+                "mixed_difference_pct_per_year": pair["difference_pct_per_year"],
+                "mixed_ci_low": pair["ci_low"],
+                "mixed_ci_high": pair["ci_high"],
+                "mixed_p_value": pair["p_value"],
+                "welch_difference_pct_per_year": welch["difference"],
+                "welch_ci_low": welch["ci_low"],
+                "welch_ci_high": welch["ci_high"],
+                "welch_p_value": welch["p_value"],
+                "ancova_difference_pct_per_year": ancova["difference"],
+                "ancova_ci_low": ancova["ci_low"],
+                "ancova_ci_high": ancova["ci_high"],
+                "ancova_p_value": ancova["p_value"],
+                "ancova_covariates": " ".join(covariates.columns),
+                "n_two_stage_subjects": int(group_of.isin([group, versus]).sum()),
+            }
+        )
+    return rows
+
+
 def model_rates(
     volumes: pd.DataFrame,
     participants: pd.DataFrame,
     regions: list[str],
-    reference_group: str,
-    covariates: list[str],
-    level: float,
+    settings: Settings,
     participants_path="participants.tsv",
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Mixed-model rates by group and differences against the reference, for every region."""
+) -> dict:
+    """Every group-level table from the session volumes (already windowed) and participants."""
     volumes = attach_groups(volumes, participants, participants_path)
-    groups = group_order(volumes["group"], reference_group)
-    covariate_values = covariate_columns(participants, covariates)
-    if covariates:
+    groups = group_order(volumes["group"], settings.reference_group)
+    covariate_values, reference_values = covariate_columns(
+        participants, settings.all_covariates, settings.covariate_reference
+    )
+    excluded = {}
+    if settings.all_covariates:
         incomplete = covariate_values.reindex(volumes["participant_id"].unique()).isna().any(axis=1)
-        if incomplete.any():
-            left_out = ", ".join(sorted(incomplete[incomplete].index))
-            log.warning("left out for missing covariates: %s", left_out)
-        volumes = volumes[~volumes["participant_id"].map(incomplete)]
-    rates, differences = [], []
+        for subject in sorted(incomplete[incomplete].index):
+            excluded[subject] = "missing covariate value"
+        if excluded:
+            log.warning("left out for missing covariates: %s", ", ".join(excluded))
+        volumes = volumes[~volumes["participant_id"].isin(list(excluded))]
+    subject_rates = twostage.subject_rates(volumes)
+    subject_rates.insert(1, "group", subject_rates["participant_id"].map(participants["group"]))
+    rates, pairs, powers, fits = [], [], [], {}
     for region in regions:
         data = volumes[(volumes["region"] == region) & (volumes["volume_mm3"] > 0)]
         data = data.sort_values(["participant_id", "years"], kind="stable").reset_index(drop=True)
-        region_rates, region_differences = fit_region(data, groups, covariate_values, level)
+        fit, region_rates, region_pairs = fit_region(data, groups, covariate_values, settings)
+        fits[region] = fit
         rates += region_rates
-        differences += region_differences
+        pairs += region_pairs
+        powers += power_rows(region, fit, groups, region_rates, settings)
     rates = pd.DataFrame(rates, columns=RATES_BY_GROUP_COLUMNS)
-    differences = pd.DataFrame(differences, columns=[c for c in DIFFERENCE_COLUMNS if c != "p_fdr"])
-    differences.insert(differences.columns.get_loc("p_value") + 1, "p_fdr", adjust_fdr(differences))
-    return rates, differences
+    pairwise = pd.DataFrame(pairs)
+    pairwise["p_adjusted"] = adjust_all(pairwise["p_value"], settings.correction)
+    pairwise["correction"] = settings.correction
+    pairwise = pairwise[PAIRWISE_COLUMNS]
+    differences = pairwise[pairwise["versus"] == groups[0]].rename(columns={"versus": "reference_group"})
+    differences = differences.reset_index(drop=True)
+    differences["p_fdr"] = adjust_fdr(differences)
+    differences = differences[DIFFERENCE_COLUMNS]
+    sensitivity = pd.DataFrame(
+        sensitivity_rows(pairs, subject_rates, participants, covariate_values, settings)
+    )
+    description = {
+        "model": "REML 100*ln(volume) ~ group + group:years + covariates [+ slope_covariates:years]"
+        " + (years | subject)",
+        "fallback_order": list(mixed.STRUCTURES),
+        "window": {
+            "start_weeks": settings.window_start_weeks,
+            "end_weeks": settings.window_end_weeks,
+            "rebaseline": settings.rebaseline,
+        },
+        "covariates": list(settings.covariates),
+        "slope_covariates": list(settings.slope_covariates),
+        "covariate_reference_values": reference_values,
+        "confidence_level": settings.level,
+        "correction": settings.correction,
+        "groups": groups,
+        "reference_group": groups[0],
+        "excluded_subjects": excluded,
+        "regions": {
+            region: {
+                "model": fit.structure,
+                "converged": fit.converged,
+                "singular": fit.singular,
+                "slope_sd": fit.slope_sd,
+                "residual_sd": fit.sigma,
+                "n_subjects": fit.n_subjects,
+                "n_sessions": fit.n_obs,
+            }
+            for region, fit in fits.items()
+        },
+    }
+    return {
+        "subject_rates": subject_rates,
+        "rates_by_group": rates,
+        "group_differences": differences,
+        "pairwise_differences": pairwise,
+        "sensitivity": sensitivity,
+        "power": pd.DataFrame(powers),
+        "description": description,
+    }
 
 
 def analyse(
     volume_tables,
-    rate_tables,
     participants_path,
     regions: list[str],
-    reference_group: str,
-    covariates: list[str],
-    level: float,
+    settings: Settings,
     segmentation_dir="segmentation_dir",
 ):
-    """All group-level tables from the per-subject tables: (volumes, subject rates, rates, differences)."""
+    """All group-level tables from the per-subject volume tables."""
     if not volume_tables:
         raise InputError(
             segmentation_dir, "no label images found (sub-<label>/ses-<label>/anat/*_dseg.nii[.gz])"
         )
     volumes = pd.concat([read_tsv(p) for p in volume_tables], ignore_index=True)
-    participants = read_participants(participants_path, covariates)
-    rates, differences = model_rates(
-        volumes, participants, regions, reference_group, covariates, level, participants_path
+    participants = read_participants(participants_path, settings.all_covariates)
+    windowed = apply_window(
+        volumes, settings.window_start_weeks, settings.window_end_weeks, settings.rebaseline
     )
-    subject_rates = pd.concat([read_tsv(p) for p in rate_tables], ignore_index=True)
-    subject_rates.insert(1, "group", subject_rates["participant_id"].map(participants["group"]))
-    return volumes, subject_rates, rates, differences
+    if windowed.empty:
+        raise InputError("config", "the analysis window leaves no sessions")
+    tables = model_rates(windowed, participants, regions, settings, participants_path)
+    in_window = volumes.index.isin(windowed.index)
+    tables["volumes"] = volumes.assign(in_window=in_window)
+    tables["description"]["n_sessions_in_window"] = int(
+        windowed[["participant_id", "session_id"]].drop_duplicates().shape[0]
+    )
+    return tables
 
 
 def write_tsv(table: pd.DataFrame, path) -> None:

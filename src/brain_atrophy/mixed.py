@@ -24,6 +24,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import linalg, optimize, stats
 
+# Random-effects structures, in the order fit_with_fallback tries them: which of
+# θ = (Λ11, Λ21, Λ22) are estimated (the others are held at 0).
+STRUCTURES = {
+    "unstructured": np.array([True, True, True]),  # (years | subject)
+    "uncorrelated": np.array([True, False, True]),  # (years || subject)
+    "intercept": np.array([True, False, False]),  # (1 | subject)
+}
 BOUNDARY = 1e-6  # θ components this close to 0 are taken as on the boundary (singular fit)
 GRADIENT_TOLERANCE = 2e-3  # as lme4's check on the gradient of the deviance
 
@@ -62,7 +69,13 @@ class MixedFit:
     n_obs: int
     n_subjects: int
     stats: SufficientStatistics = field(repr=False)
+    structure: str = "unstructured"
     _satterthwaite: tuple | None = field(default=None, repr=False)
+
+    @property
+    def slope_sd(self) -> float:
+        """SD of the subjects' random slopes (in the outcome's units per year)."""
+        return self.sigma * math.hypot(self.theta[1], self.theta[2])
 
     @property
     def cov_beta(self) -> np.ndarray:
@@ -230,27 +243,30 @@ def _derivatives(func, x, steps, free):
     return gradient, hessian
 
 
-def _free(theta) -> np.ndarray:
-    """Which θ components are free: Λ11 and Λ22 stuck at 0 are held on the boundary."""
-    return np.array([theta[0] >= BOUNDARY, True, theta[2] >= BOUNDARY])
+def _free(theta, estimated=STRUCTURES["unstructured"]) -> np.ndarray:
+    """Which θ components move: the estimated ones, except Λ11 or Λ22 stuck on the boundary 0."""
+    return estimated & np.array([theta[0] >= BOUNDARY, True, theta[2] >= BOUNDARY])
 
 
-def _scaled_gradient(s, theta):
+def _scaled_gradient(s, theta, estimated=STRUCTURES["unstructured"]):
     """lme4's convergence measure: the gradient scaled by the Cholesky factor of the Hessian.
 
     Its squared norm is twice the deviance a Newton step would still gain.
     """
-    free = _free(theta)
+    free = _free(theta, estimated)
     steps = 1e-3 * _natural_scale(theta)
     gradient, hessian = _derivatives(lambda th: reml_deviance(s, th), theta, steps, free)
+    if gradient.size == 0:
+        return gradient
     try:
         return linalg.solve_triangular(linalg.cholesky(hessian, lower=True), gradient, lower=True)
     except (linalg.LinAlgError, ValueError):
         return np.full(gradient.shape, np.inf)
 
 
-def fit(y, X, t, subject_index, names) -> MixedFit:
+def fit(y, X, t, subject_index, names, structure: str = "unstructured") -> MixedFit:
     """Fit the model by REML; the result says whether the optimum passed the convergence checks."""
+    estimated = STRUCTURES[structure]
     y = np.asarray(y, dtype=float)
     X = np.asarray(X, dtype=float)
     t = np.asarray(t, dtype=float)
@@ -258,10 +274,11 @@ def fit(y, X, t, subject_index, names) -> MixedFit:
     # Conditioning, neither of which changes the REML optimum: time is centred (the random
     # effects model is invariant to the shift) and y is replaced by its OLS residual (β absorbs
     # Xβ₀), so sums of squares stay small and finite differences of the deviance are clean.
-    t_centred = t - t.mean()
+    # (For the uncorrelated and intercept-only structures the shift matters: time is not centred.)
+    t_model = t - t.mean() if structure == "unstructured" else t
     beta_ols = np.linalg.lstsq(X, y, rcond=None)[0]
-    s = sufficient_statistics(y - X @ beta_ols, X, t_centred, g)
-    moment = _moment_start(y, X, t_centred, g)
+    s = sufficient_statistics(y - X @ beta_ols, X, t_model, g)
+    moment = _moment_start(y, X, t_model, g)
     slope_sd = max(math.hypot(moment[1], moment[2]), 1e-3)
     # The deviance is even in Λ22 (and in Λ11), so Λ22 = 0 is always stationary: a search can
     # stall there although the optimum is inside. Starting from several points, one of them
@@ -273,15 +290,19 @@ def fit(y, X, t, subject_index, names) -> MixedFit:
     ]
     best = None
     for start in starts:
-        theta = _optimize_from(s, start)
+        theta = _optimize_from(s, np.where(estimated, start, 0.0), estimated)
         deviance = reml_deviance(s, theta)
         if best is None or deviance < best[0]:
             best = (deviance, theta)
     theta = best[1]
-    scaled_gradient = _scaled_gradient(s, theta)
-    converged = bool(math.isfinite(best[0]) and np.max(np.abs(scaled_gradient)) < GRADIENT_TOLERANCE)
+    scaled_gradient = _scaled_gradient(s, theta, estimated)
+    converged = bool(
+        math.isfinite(best[0])
+        and (scaled_gradient.size == 0 or np.max(np.abs(scaled_gradient)) < GRADIENT_TOLERANCE)
+    )
     deviance, beta, rhr, _ = _profiled(s, theta)
     sigma = math.sqrt(rhr / (s.n - s.p))
+    on_boundary = [i for i in (0, 2) if estimated[i] and theta[i] < BOUNDARY]
     return MixedFit(
         names=list(names),
         beta=beta + beta_ols,
@@ -289,12 +310,24 @@ def fit(y, X, t, subject_index, names) -> MixedFit:
         sigma=sigma,
         reml_deviance=deviance,
         converged=converged,
-        singular=not bool(np.all(_free(theta)[[0, 2]])),
+        singular=bool(on_boundary),
         message="ok" if converged else f"scaled gradient {np.array2string(scaled_gradient, precision=4)}",
         n_obs=s.n,
         n_subjects=int(g.max()) + 1,
         stats=s,
+        structure=structure,
     )
+
+
+def fit_with_fallback(y, X, t, subject_index, names) -> MixedFit:
+    """The unstructured model; when its fit is singular or does not converge, the uncorrelated
+    one (years || subject); then random intercept only (1 | subject). The first regular,
+    converged fit is returned; if none is, the last one, marked not converged."""
+    for structure in STRUCTURES:
+        result = fit(y, X, t, subject_index, names, structure)
+        if result.converged and not result.singular:
+            return result
+    return result
 
 
 def _natural_scale(theta) -> np.ndarray:
@@ -303,26 +336,36 @@ def _natural_scale(theta) -> np.ndarray:
     return np.array([max(theta[0], 1e-3), slope_sd, slope_sd])
 
 
-def _optimize_from(s: SufficientStatistics, start) -> np.ndarray:
-    """L-BFGS-B from ``start``, searching in units of the start's SDs so all θ move alike."""
+def _optimize_from(s: SufficientStatistics, start, estimated) -> np.ndarray:
+    """L-BFGS-B from ``start`` over the estimated θ, in units of the start's SDs so all move alike."""
     scale = _natural_scale(start)
+    index = np.flatnonzero(estimated)
+    bounds = [(0, None), (None, None), (0, None)]
+
+    def full(phi):
+        theta = np.zeros(3)
+        theta[index] = phi * scale[index]
+        return theta
+
     result = optimize.minimize(
-        lambda phi: reml_deviance(s, phi * scale),
-        start / scale,
+        lambda phi: reml_deviance(s, full(phi)),
+        start[index] / scale[index],
         method="L-BFGS-B",
-        bounds=[(0, None), (None, None), (0, None)],
+        bounds=[bounds[i] for i in index],
         options={"ftol": 1e-14, "gtol": 1e-10, "maxiter": 1000},
     )
-    return _newton_polish(s, result.x * scale)
+    return _newton_polish(s, full(result.x), estimated)
 
 
-def _newton_polish(s, theta, iterations: int = 4):
+def _newton_polish(s, theta, estimated, iterations: int = 4):
     """A few Newton steps on the free θ components: the last digits L-BFGS-B leaves behind."""
     theta = np.array(theta, dtype=float)
     theta[[0, 2]] = np.maximum(theta[[0, 2]], 0.0)
     current = reml_deviance(s, theta)
     for _ in range(iterations):
-        free = _free(theta)
+        free = _free(theta, estimated)
+        if not free.any():
+            break
         steps = 1e-3 * _natural_scale(theta)
         gradient, hessian = _derivatives(lambda th: reml_deviance(s, th), theta, steps, free)
         try:
@@ -346,7 +389,7 @@ def _satterthwaite_parts(fit_: MixedFit):
     if fit_._satterthwaite is None:
         s = fit_.stats
         varpar = np.append(fit_.theta, fit_.sigma)
-        free = np.append(_free(fit_.theta), True)
+        free = np.append(_free(fit_.theta, STRUCTURES[fit_.structure]), True)
         steps = 1e-3 * np.append(_natural_scale(fit_.theta), fit_.sigma)
         _, hessian = _derivatives(lambda x: reml_deviance_varpar(s, x), varpar, steps, free)
         derivatives = []

@@ -1,5 +1,6 @@
 # Reference fit with R's lme4/lmerTest for the agreement tests.
-# usage: Rscript lmer_rates.R volumes.tsv participants.tsv reference_group covariates(comma or -) out.tsv
+# usage: Rscript lmer_rates.R volumes.tsv participants.tsv reference_group covariates(comma or -) out.tsv \
+#          [structure: unstructured|uncorrelated|intercept] [slope covariates (comma or -)]
 # Fits, per region, REML  100*log(volume) ~ group + group:years [+ covariates] + (years | subject)
 # and writes each group's slope and each group-vs-reference slope difference with its
 # Satterthwaite df and p-value.
@@ -9,11 +10,16 @@ volumes <- read.delim(args[1], na.strings = "n/a", stringsAsFactors = FALSE)
 participants <- read.delim(args[2], na.strings = "n/a", stringsAsFactors = FALSE)
 reference <- args[3]
 covariates <- if (args[4] == "-") character(0) else strsplit(args[4], ",")[[1]]
+structure <- if (length(args) >= 6) args[6] else "unstructured"
+slope_covariates <- if (length(args) >= 7 && args[7] != "-") strsplit(args[7], ",")[[1]] else character(0)
+random <- switch(structure, unstructured = "(years | participant_id)", uncorrelated = "(years || participant_id)",
+                 intercept = "(1 | participant_id)")
 data <- merge(volumes, participants, by = "participant_id")
 groups <- c(reference, sort(setdiff(unique(data$group), reference)))
 data$group <- factor(data$group, levels = groups)
-for (name in covariates) if (is.numeric(data[[name]])) data[[name]] <- data[[name]] - mean(participants[[name]], na.rm = TRUE)
-rhs <- paste(c("group", "group:years", covariates, "(years | participant_id)"), collapse = " + ")
+for (name in union(covariates, slope_covariates)) if (is.numeric(data[[name]])) data[[name]] <- data[[name]] - mean(participants[[name]], na.rm = TRUE)
+rhs <- paste(c("group", "group:years", union(covariates, slope_covariates), if (length(slope_covariates)) paste0(slope_covariates, ":years"), random),
+             collapse = " + ")
 rows <- list()
 for (region in unique(data$region)) {
   d <- data[data$region == region & data$volume_mm3 > 0, ]
