@@ -8,9 +8,13 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/subjects.smk"
 include: "rules/group.smk"
+include: "rules/report.smk"
 
 
 rule all:

@@ -1,5 +1,6 @@
 # Configuration, input discovery and path helpers. Everything here runs at parse time (and
 # again in every cluster job): it lists directories but never opens an image.
+import re
 import sys
 from pathlib import Path
 
@@ -49,13 +50,18 @@ wildcard_constraints:
     subject="[a-zA-Z0-9]+",
 
 
-def subject_images(wildcards):
-    sessions = LABEL_IMAGES[wildcards.subject]
-    return [sessions[s] for s in sorted(sessions)]
+def natural_order(label):
+    """'w24' before 'w144': digit runs compare as numbers."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", label)]
 
 
 def subject_session_labels(wildcards):
-    return sorted(LABEL_IMAGES[wildcards.subject])
+    return sorted(LABEL_IMAGES[wildcards.subject], key=natural_order)
+
+
+def subject_images(wildcards):
+    sessions = LABEL_IMAGES[wildcards.subject]
+    return [sessions[s] for s in subject_session_labels(wildcards)]
 
 
 def subject_sessions_table(wildcards):
@@ -66,4 +72,9 @@ def final_outputs():
     return [
         f"{OUT}/dataset_description.json",
         *rules.group_statistics.output,
+        *rules.figures.output,
+        *rules.quality_control.output,
+        *rules.qc_flagged.output,
+        *rules.methods.output,
+        *expand(rules.subject_qc.output[0], subject=SUBJECTS),
     ]

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# System packages the tests use, from Debian: R with lme4 and lmerTest (the agreement tests).
+# System packages the tests use, from Debian: R with lme4 and lmerTest (the agreement tests)
+# and Chromium (the report is opened in a headless browser).
 # Installs only what is missing, and only as root; otherwise says what would be needed, and
 # the tests that need it are skipped with that reason.
 set -euo pipefail
-packages=(r-base-core r-cran-lme4 r-cran-lmertest)
+packages=(r-base-core r-cran-lme4 r-cran-lmertest chromium fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

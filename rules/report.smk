@@ -1,0 +1,128 @@
+# Report stage: figures, QC table and mosaics, the methods paragraph. Every figure is wrapped in
+# report() so that `snakemake --report report.html` collects it.
+
+
+rule quality_control:
+    input:
+        volumes=rules.group_statistics.output.volumes,
+    output:
+        report(
+            f"{OUT}/group/qc.tsv",
+            caption="../report/qc_table.rst",
+            category="Quality control",
+        ),
+    log:
+        f"{OUT}/logs/quality_control.log",
+    conda:
+        "../envs/atrophy.yaml"
+    params:
+        max_change_pct_per_year=config["qc"]["max_change_pct_per_year"],
+        min_voxels=config["qc"]["min_voxels"],
+    script:
+        "../scripts/quality_control.py"
+
+
+rule figures:
+    input:
+        volumes=rules.group_statistics.output.volumes,
+        subject_rates=rules.group_statistics.output.subject_rates,
+        rates_by_group=rules.group_statistics.output.rates_by_group,
+        pairwise_differences=rules.group_statistics.output.pairwise_differences,
+        power=rules.group_statistics.output.power,
+    output:
+        trajectories=report(
+            directory(f"{OUT}/figures/trajectories"),
+            patterns=["{region}.png"],
+            caption="../report/trajectories.rst",
+            category="Trajectories",
+        ),
+        power=report(
+            directory(f"{OUT}/figures/power"),
+            patterns=["{region}.png"],
+            caption="../report/power.rst",
+            category="Power",
+        ),
+        forest_rates=report(
+            f"{OUT}/figures/forest_rates.png",
+            caption="../report/forest_rates.rst",
+            category="Rates",
+        ),
+        forest_differences=report(
+            f"{OUT}/figures/forest_differences.png",
+            caption="../report/forest_differences.rst",
+            category="Rates",
+        ),
+    log:
+        f"{OUT}/logs/figures.log",
+    conda:
+        "../envs/atrophy.yaml"
+    script:
+        "../scripts/figures.py"
+
+
+rule qc_flagged:
+    input:
+        qc=rules.quality_control.output[0],
+        regions=REGION_TABLE,
+    output:
+        report(
+            f"{OUT}/figures/qc_flagged.png",
+            caption="../report/qc_flagged.rst",
+            category="Quality control",
+        ),
+    log:
+        f"{OUT}/logs/qc_flagged.log",
+    conda:
+        "../envs/atrophy.yaml"
+    params:
+        images=LABEL_IMAGES,
+        max_sessions=12,
+    script:
+        "../scripts/qc_mosaic.py"
+
+
+rule subject_qc:
+    input:
+        images=subject_images,
+        regions=REGION_TABLE,
+    output:
+        report(
+            f"{OUT}/qc/sub-{{subject}}_qc.png",
+            caption="../report/qc_subject.rst",
+            category="QC mosaics",
+        ),
+    log:
+        f"{OUT}/logs/subject_qc/sub-{{subject}}.log",
+    group:
+        "subjects"
+    conda:
+        "../envs/atrophy.yaml"
+    params:
+        sessions=subject_session_labels,
+    script:
+        "../scripts/qc_mosaic.py"
+
+
+rule methods:
+    input:
+        description=rules.group_statistics.output.description,
+        rates_by_group=rules.group_statistics.output.rates_by_group,
+        regions=REGION_TABLE,
+    output:
+        methods=report(
+            f"{OUT}/group/methods.md",
+            caption="../report/methods.rst",
+            category="Methods",
+        ),
+        config=report(
+            f"{OUT}/group/config_used.yaml",
+            caption="../report/methods.rst",
+            category="Methods",
+        ),
+    log:
+        f"{OUT}/logs/methods.log",
+    localrule: True
+    conda:
+        "../envs/atrophy.yaml"
+    script:
+        "../scripts/methods.py"

@@ -1,0 +1,44 @@
+"""Group figures: trajectories and power curves per region, forest plots of rates and differences."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the package ships with the workflow
+
+from brain_atrophy import figures  # noqa: E402
+from brain_atrophy.group import read_tsv  # noqa: E402
+from brain_atrophy.scripting import run_script  # noqa: E402
+
+
+def main(smk):
+    volumes = read_tsv(smk.input.volumes)
+    rates = read_tsv(smk.input.rates_by_group)
+    pairwise = read_tsv(smk.input.pairwise_differences)
+    power = read_tsv(smk.input.power)
+    group_of = read_tsv(smk.input.subject_rates).drop_duplicates("participant_id").set_index("participant_id")
+    volumes = volumes.assign(group=volumes["participant_id"].map(group_of["group"]))
+    for directory in (smk.output.trajectories, smk.output.power):
+        Path(directory).mkdir(parents=True, exist_ok=True)
+    for region in rates["region"].unique():
+        figures.trajectories(
+            volumes.dropna(subset=["group"]), rates, region, Path(smk.output.trajectories) / f"{region}.png"
+        )
+        figures.power_curve(power, region, Path(smk.output.power) / f"{region}.png")
+    figures.forest(
+        rates,
+        ["region", "group"],
+        "rate_pct_per_year",
+        "Rates by group (mixed model)",
+        smk.output.forest_rates,
+    )
+    pairwise = pairwise.assign(contrast=pairwise["group"] + " − " + pairwise["versus"])
+    figures.forest(
+        pairwise,
+        ["region", "contrast"],
+        "difference_pct_per_year",
+        "Group differences",
+        smk.output.forest_differences,
+    )
+
+
+run_script(snakemake, main)

@@ -1,0 +1,26 @@
+"""The methods paragraph (group/methods.md) and the configuration used, for the report."""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the package ships with the workflow
+
+import yaml  # noqa: E402
+
+from brain_atrophy.group import read_tsv  # noqa: E402
+from brain_atrophy.methods import methods_text, versions  # noqa: E402
+from brain_atrophy.regions import read_region_table  # noqa: E402
+from brain_atrophy.scripting import run_script  # noqa: E402
+
+
+def main(smk):
+    description = json.loads(Path(smk.input.description).read_text())
+    text = methods_text(
+        description, read_tsv(smk.input.rates_by_group), read_region_table(smk.input.regions), versions()
+    )
+    Path(smk.output.methods).write_text(text)
+    Path(smk.output.config).write_text(yaml.safe_dump(dict(smk.config), sort_keys=False))
+
+
+run_script(snakemake, main)

@@ -1,0 +1,148 @@
+"""Figures for the report: trajectories, forest plots, power curves and QC mosaics (matplotlib)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from . import power  # noqa: E402
+from .images import read_label_image  # noqa: E402
+
+COLOURS = plt.get_cmap("tab10").colors
+
+
+def group_colours(groups) -> dict:
+    return {g: COLOURS[i % len(COLOURS)] for i, g in enumerate(groups)}
+
+
+def trajectories(volumes: pd.DataFrame, rates: pd.DataFrame, region: str, path) -> None:
+    """Each subject's volume as % of its baseline over years, by group, with the mixed model's
+    group rate as a line and its CI as a band."""
+    data = volumes[(volumes["region"] == region) & volumes["in_window"]].sort_values(
+        ["participant_id", "years"]
+    )
+    region_rates = rates[rates["region"] == region]
+    colours = group_colours(region_rates["group"])
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for (_, group), subject in data.groupby(["participant_id", "group"]):
+        baseline = subject["volume_mm3"].iloc[0]
+        ax.plot(
+            subject["years"], 100 * subject["volume_mm3"] / baseline, color=colours[group], alpha=0.25, lw=0.8
+        )
+    span = np.linspace(0, max(data["years"].max(), 0.1), 50)
+    for _, row in region_rates.iterrows():
+        colour = colours[row["group"]]
+
+        def line(rate, colour=colour):
+            return 100 * (1 + rate / 100) ** span
+
+        ax.fill_between(span, line(row["ci_low"]), line(row["ci_high"]), color=colour, alpha=0.2)
+        label = f"{row['group']}: {row['rate_pct_per_year']:.2f} %/yr (n={row['n_subjects']})"
+        ax.plot(span, line(row["rate_pct_per_year"]), color=colour, lw=2.5, label=label)
+    ax.set(xlabel="years since first scan in the window", ylabel="volume, % of baseline", title=region)
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def forest(
+    table: pd.DataFrame, label_columns: list[str], estimate: str, title: str, path, zero_line=True
+) -> None:
+    """Estimates with CIs, one row per line of ``table``, grouped by region."""
+    rows = table.reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(7, 0.32 * len(rows) + 1.2))
+    y = np.arange(len(rows))[::-1]
+    colours = group_colours(rows[label_columns[-1]].unique())
+    for yi, (_, row) in zip(y, rows.iterrows(), strict=True):
+        colour = colours[row[label_columns[-1]]]
+        ax.plot([row["ci_low"], row["ci_high"]], [yi, yi], color=colour, lw=2)
+        ax.plot(row[estimate], yi, "o", color=colour)
+    ax.set_yticks(
+        y, [" · ".join(str(row[c]) for c in label_columns) for _, row in rows.iterrows()], fontsize=8
+    )
+    if zero_line:
+        ax.axvline(0, color="grey", lw=0.8, ls="--")
+    ax.set(xlabel="%/yr", title=title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def power_curve(power_table: pd.DataFrame, region: str, path) -> None:
+    """Subjects per arm against the fraction of the excess rate a treatment removes."""
+    rows = power_table[power_table["region"] == region]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    reductions = np.linspace(0.1, 1.0, 46)
+    colours = group_colours(rows["group"].unique())
+    for group, group_rows in rows.groupby("group"):
+        first = group_rows.iloc[0]
+        schedule = np.array([float(w) for w in str(first["schedule_weeks"]).split()]) / (365.25 / 7)
+        excess_slope = 100 * np.log1p((first["excess_pct_per_year"]) / 100)
+        n = [
+            power.subjects_per_arm(
+                r * excess_slope,
+                first["slope_sd"],
+                first["residual_sd"],
+                schedule,
+                first["alpha"],
+                first["power"],
+            )
+            for r in reductions
+        ]
+        ax.plot(100 * reductions, n, color=colours[group], label=f"{group} vs {first['reference_group']}")
+    ax.set_yscale("log")
+    ax.set(xlabel="reduction of the excess rate (%)", ylabel="subjects per arm", title=region)
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _slices(labels: np.ndarray):
+    """Axial, coronal and sagittal slices through the centre of the labelled voxels."""
+    centre = (
+        [int(np.mean(axis)) for axis in np.nonzero(labels)]
+        if labels.any()
+        else [n // 2 for n in labels.shape]
+    )
+    return [labels[:, :, centre[2]].T, labels[:, centre[1], :].T, labels[centre[0], :, :].T]
+
+
+def qc_mosaic(
+    sessions: list[tuple[str, str, str]], regions: dict[str, tuple[int, ...]], path, title=""
+) -> None:
+    """Rows of (label, session, image path): each session's label image in grey with every
+    region's outline in colour, in three orthogonal slices."""
+    if not sessions:
+        fig = plt.figure(figsize=(6, 1.5))
+        fig.text(0.5, 0.5, title or "no sessions", ha="center", va="center")
+        fig.savefig(path, dpi=80)
+        plt.close(fig)
+        return
+    fig, axes = plt.subplots(len(sessions), 3, figsize=(7.5, 2.5 * len(sessions) + 0.4), squeeze=False)
+    region_colours = {name: COLOURS[i % len(COLOURS)] for i, name in enumerate(regions)}
+    for row, (label, session, image_path) in enumerate(sessions):
+        image = read_label_image(image_path)
+        labels = np.asarray(image.voxels).reshape(image.shape, order="F")
+        for column, plane in enumerate(_slices(labels)):
+            ax = axes[row, column]
+            ax.imshow(plane > 0, cmap="gray", origin="lower", vmin=0, vmax=1.6, interpolation="nearest")
+            for name, codes in regions.items():
+                mask = np.isin(plane, codes)
+                if mask.any() and not mask.all():
+                    ax.contour(mask, levels=[0.5], colors=[region_colours[name]], linewidths=0.6)
+            ax.set_axis_off()
+        axes[row, 0].set_title(f"{label} {session}", fontsize=8, loc="left")
+    handles = [plt.Line2D([], [], color=c, label=n) for n, c in region_colours.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=min(5, len(handles)), fontsize=7, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

@@ -1,0 +1,104 @@
+"""A methods paragraph generated from the run: software, regions, model, window, numbers."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+
+import pandas as pd
+
+from . import __version__
+
+PACKAGES = ["snakemake", "nibabel", "numpy", "scipy", "pandas", "statsmodels", "matplotlib"]
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version(), "brain-atrophy": __version__}
+    for package in PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def _join(items) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def methods_text(description: dict, rates: pd.DataFrame, regions: dict, software: dict) -> str:
+    counts = rates.drop_duplicates("group").set_index("group")
+    first_region = rates["region"].iloc[0]
+    per_group = rates[rates["region"] == first_region].set_index("group")
+    cohort = _join(
+        f"{int(per_group.loc[g, 'n_subjects'])} {g} subjects ({int(per_group.loc[g, 'n_sessions'])} sessions)"
+        for g in counts.index
+    )
+    window = description["window"]
+    if window["start_weeks"] or window["end_weeks"] is not None:
+        end = f" to week {window['end_weeks']:g}" if window["end_weeks"] is not None else ""
+        window_text = f"Scans from week {window['start_weeks']:g}{end} on study were analysed" + (
+            ", each subject re-baselined at its first scan in that window. " if window["rebaseline"] else ". "
+        )
+    else:
+        window_text = "All scans were analysed. "
+    covariates = description["covariates"] + [
+        c for c in description["slope_covariates"] if c not in description["covariates"]
+    ]
+    if covariates:
+        references = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
+                               for k, v in description["covariate_reference_values"].items())  # fmt: skip
+        covariate_text = (
+            f" adjusted for {_join(covariates)} on the intercept"
+            + (
+                f" and for {_join(description['slope_covariates'])} on the slope"
+                if description["slope_covariates"]
+                else ""
+            )
+            + f"; rates are reported at {references}"
+        )
+    else:
+        covariate_text = ""
+    models = sorted({r["model"] for r in description["regions"].values()})
+    region_text = "; ".join(f"{name} (labels {_label_ranges(labels)})" for name, labels in regions.items())
+    correction = {"fdr_bh": "Benjamini–Hochberg false discovery rate", "holm": "Holm"}[
+        description["correction"]
+    ]
+    level = round(100 * description["confidence_level"])
+    return (
+        "## Methods\n\n"
+        f"Regional brain volumes were measured with brain-atrophy {software['brain-atrophy']} "
+        f"(Snakemake {software['snakemake']}, Python {software['python']}, nibabel {software['nibabel']}, "
+        f"NumPy {software['numpy']}, SciPy {software['scipy']}, pandas {software['pandas']}, "
+        f"statsmodels {software['statsmodels']}) from discrete segmentations of {cohort}. "
+        f"Each region's volume was its voxel count times the voxel volume from the image header. "
+        f"Regions: {region_text}. "
+        f"{window_text}"
+        "Time was measured in years from each subject's first scan (acquisition dates). "
+        "For each region, 100·ln(volume) was modelled with a linear mixed-effects model fitted by "
+        "restricted maximum likelihood, with a fixed intercept and slope on time for each group"
+        f"{covariate_text}, and a random intercept and random slope on time per subject with an "
+        "unstructured covariance (falling back to uncorrelated random effects, then a random intercept "
+        "only, when a fit was singular or did not converge; "
+        f"structures used: {_join(models)}). "
+        "A group's annualized rate of change is 100·(exp(b/100) − 1) %/yr for its slope b; "
+        f"{level} % confidence intervals and tests of group differences used Satterthwaite "
+        "degrees of freedom. "
+        f"P-values were corrected across regions and contrasts with the {correction} procedure. "
+        "Per-subject rates (least-squares slopes of ln(volume)) were compared between groups with "
+        "Welch's t-test and an ANCOVA as a sensitivity analysis.\n"
+    )
+
+
+def _label_ranges(labels) -> str:
+    labels = sorted(labels)
+    parts, start, previous = [], labels[0], labels[0]
+    for label in labels[1:] + [None]:
+        if label is not None and label == previous + 1:
+            previous = label
+            continue
+        parts.append(str(start) if start == previous else f"{start}–{previous}")
+        if label is not None:
+            start = previous = label
+    return ", ".join(parts)

@@ -1,0 +1,57 @@
+"""Quality control of the measured volumes: sessions that break from their subject's trend,
+regions that are absent or tiny, and each subject's usable follow-up."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+QC_COLUMNS = [
+    "participant_id", "session_id", "years", "flagged", "flags", "n_sessions", "followup_years",
+]  # fmt: skip
+
+
+def session_flags(volumes: pd.DataFrame, max_change_pct_per_year: float, min_voxels: int) -> pd.DataFrame:
+    """One row per session: which checks it fails (``flags``, ';'-separated) and its subject's
+    usable sessions and follow-up.
+
+    - ``implausible_change:<region>``: the annualized change from the subject's previous
+      session differs from the subject's own rate by more than ``max_change_pct_per_year``;
+    - ``absent:<region>`` / ``tiny:<region>``: no voxels, or fewer than ``min_voxels``.
+    """
+    data = volumes.sort_values(["participant_id", "region", "years"], kind="stable").copy()
+    log_volume = np.log(data["volume_mm3"].where(data["volume_mm3"] > 0))
+    by_series = data.assign(log_volume=log_volume).groupby(["participant_id", "region"], sort=False)
+    t_mean = by_series["years"].transform("mean")
+    y_mean = by_series["log_volume"].transform("mean")
+    dt, dy = data["years"] - t_mean, log_volume - y_mean
+    sums = pd.DataFrame({"stt": dt * dt, "sty": dt * dy}).groupby([data["participant_id"], data["region"]])
+    slope = (sums["sty"].transform("sum") / sums["stt"].transform("sum")).where(
+        sums["stt"].transform("sum") > 0
+    )
+    step_years = by_series["years"].diff()
+    step_change = by_series["log_volume"].diff() / step_years.where(step_years > 0)
+    deviation = 100 * (np.expm1(step_change) - np.expm1(slope)).abs()
+    data["implausible"] = deviation > max_change_pct_per_year
+    data["absent"] = data["n_voxels"] == 0
+    data["tiny"] = (data["n_voxels"] > 0) & (data["n_voxels"] < min_voxels)
+    rows = []
+    for (subject, session), session_rows in data.groupby(["participant_id", "session_id"], sort=True):
+        flags = [f"implausible_change:{r}" for r in session_rows.loc[session_rows["implausible"], "region"]]
+        flags += [f"absent:{r}" for r in session_rows.loc[session_rows["absent"], "region"]]
+        flags += [f"tiny:{r}" for r in session_rows.loc[session_rows["tiny"], "region"]]
+        rows.append(
+            {
+                "participant_id": subject,
+                "session_id": session,
+                "years": float(session_rows["years"].iloc[0]),
+                "flagged": bool(flags),
+                "flags": ";".join(flags),
+            }
+        )
+    table = pd.DataFrame(rows)
+    per_subject = table.groupby("participant_id")["years"].agg(n_sessions="size", followup_years=np.ptp)
+    table = table.join(per_subject, on="participant_id")
+    return table[QC_COLUMNS].sort_values(
+        ["flagged", "participant_id", "years"], ascending=[False, True, True]
+    )
