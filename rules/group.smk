@@ -8,12 +8,36 @@ rule group_statistics:
         regions=REGION_TABLE,
     output:
         volumes=f"{OUT}/group/volumes.tsv",
-        subject_rates=f"{OUT}/group/subject_rates.tsv",
-        rates_by_group=f"{OUT}/group/rates_by_group.tsv",
-        group_differences=f"{OUT}/group/group_differences.tsv",
-        pairwise_differences=f"{OUT}/group/pairwise_differences.tsv",
-        sensitivity=f"{OUT}/group/sensitivity.tsv",
-        power=f"{OUT}/group/power.tsv",
+        subject_rates=report(
+            f"{OUT}/group/subject_rates.tsv",
+            caption="../report/tables.rst",
+            category="Tables",
+        ),
+        rates_by_group=report(
+            f"{OUT}/group/rates_by_group.tsv",
+            caption="../report/tables.rst",
+            category="Tables",
+        ),
+        group_differences=report(
+            f"{OUT}/group/group_differences.tsv",
+            caption="../report/tables.rst",
+            category="Tables",
+        ),
+        pairwise_differences=report(
+            f"{OUT}/group/pairwise_differences.tsv",
+            caption="../report/tables.rst",
+            category="Tables",
+        ),
+        sensitivity=report(
+            f"{OUT}/group/sensitivity.tsv",
+            caption="../report/tables.rst",
+            category="Tables",
+        ),
+        power=report(
+            f"{OUT}/group/power.tsv",
+            caption="../report/tables.rst",
+            category="Tables",
+        ),
         description=f"{OUT}/group/analysis.json",
     log:
         f"{OUT}/logs/group_statistics.log",

@@ -1,0 +1,66 @@
+"""The report: figures, QC and methods from a real run, opened in a real headless browser."""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from conftest import cohort_config, require_or_skip, run_snakemake
+from matplotlib import image as mpimg
+
+pytestmark = pytest.mark.slow
+
+FIGURES = ["forest_rates.png", "forest_differences.png", "qc_flagged.png", "thalamus.png", "sub-HC01_qc.png"]
+
+
+@pytest.fixture(scope="module")
+def report(tiny_cohort, tmp_path_factory):
+    work = tmp_path_factory.mktemp("report")
+    config = cohort_config(shutil.copytree(tiny_cohort, work / "cohort"), work / "out")
+    run_snakemake(*config, cwd=work)
+    run_snakemake("--report", "report.html", *config, cwd=work)
+    return work
+
+
+def test_run_writes_figures_qc_and_methods(report):
+    out = report / "out"
+    for region in ("whole_brain", "white_matter", "cortical_gray_matter", "thalamus", "cerebellum"):
+        assert (out / "figures" / "trajectories" / f"{region}.png").stat().st_size > 10_000
+        assert (out / "figures" / "power" / f"{region}.png").stat().st_size > 10_000
+    assert len(list((out / "qc").glob("sub-*_qc.png"))) == 4
+    methods = (out / "group" / "methods.md").read_text()
+    assert "2 HC subjects" in methods and "2 OCR subjects" in methods and "Satterthwaite" in methods
+    qc = (out / "group" / "qc.tsv").read_text().splitlines()
+    assert qc[0].split("\t")[:5] == ["participant_id", "session_id", "years", "flagged", "flags"]
+    assert len(qc) - 1 == len(list((report / "cohort" / "derivatives" / "segmentation").glob("sub-*/ses-*")))
+
+
+def test_report_embeds_every_figure_and_table(report):
+    html = (report / "report.html").read_text(errors="replace")
+    assert len(html) > 200_000
+    for name in [*FIGURES, "qc.tsv", "methods.md", "rates_by_group.tsv"]:
+        assert name in html, name
+
+
+def test_report_renders_in_a_headless_browser(report, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    require_or_skip(browser is not None, "Chromium is not installed", "BRAIN_ATROPHY_REQUIRE_BROWSER")
+    flags = [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+        "--no-first-run", "--disable-component-update", "--disable-sync", "--window-size=1400,1000",
+        "--virtual-time-budget=15000", f"--user-data-dir={tmp_path / 'profile'}",
+    ]  # fmt: skip
+    url = (report / "report.html").as_uri()
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [browser, *flags, f"--screenshot={shot}", url], check=True, capture_output=True, timeout=120
+    )
+    pixels = mpimg.imread(shot)[..., :3]
+    assert pixels.shape[0] >= 900 and pixels.shape[1] >= 1300
+    assert pixels.std() > 0.05  # not a blank page
+    assert np.mean(pixels.mean(axis=-1) < 0.9) > 0.01  # text and figures drawn on it
+    dom = subprocess.run(
+        [browser, *flags, "--dump-dom", url], check=True, capture_output=True, text=True, timeout=120
+    ).stdout
+    for text in ("Trajectories", "Quality control", "QC mosaics", "Methods", "Rates"):
+        assert text in dom, text  # the report's own script rendered our categories
