@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the package ships with the workflow
 
-from brain_atrophy.figures import qc_mosaic  # noqa: E402
+from brain_atrophy.mosaic import qc_mosaic  # noqa: E402
 from brain_atrophy.regions import read_region_table  # noqa: E402
 from brain_atrophy.scripting import run_script  # noqa: E402
 

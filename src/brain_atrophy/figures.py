@@ -11,7 +11,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from . import power  # noqa: E402
-from .images import read_label_image  # noqa: E402
 
 COLOURS = plt.get_cmap("tab10").colors
 
@@ -101,48 +100,4 @@ def power_curve(power_table: pd.DataFrame, region: str, path) -> None:
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _slices(labels: np.ndarray):
-    """Axial, coronal and sagittal slices through the centre of the labelled voxels."""
-    centre = (
-        [int(np.mean(axis)) for axis in np.nonzero(labels)]
-        if labels.any()
-        else [n // 2 for n in labels.shape]
-    )
-    return [labels[:, :, centre[2]].T, labels[:, centre[1], :].T, labels[centre[0], :, :].T]
-
-
-def qc_mosaic(
-    sessions: list[tuple[str, str, str]], regions: dict[str, tuple[int, ...]], path, title=""
-) -> None:
-    """Rows of (label, session, image path): each session's label image in grey with every
-    region's outline in colour, in three orthogonal slices."""
-    if not sessions:
-        fig = plt.figure(figsize=(6, 1.5))
-        fig.text(0.5, 0.5, title or "no sessions", ha="center", va="center")
-        fig.savefig(path, dpi=80)
-        plt.close(fig)
-        return
-    fig, axes = plt.subplots(len(sessions), 3, figsize=(7.5, 2.5 * len(sessions) + 0.4), squeeze=False)
-    region_colours = {name: COLOURS[i % len(COLOURS)] for i, name in enumerate(regions)}
-    for row, (label, session, image_path) in enumerate(sessions):
-        image = read_label_image(image_path)
-        labels = np.asarray(image.voxels).reshape(image.shape, order="F")
-        for column, plane in enumerate(_slices(labels)):
-            ax = axes[row, column]
-            ax.imshow(plane > 0, cmap="gray", origin="lower", vmin=0, vmax=1.6, interpolation="nearest")
-            for name, codes in regions.items():
-                mask = np.isin(plane, codes)
-                if mask.any() and not mask.all():
-                    ax.contour(mask, levels=[0.5], colors=[region_colours[name]], linewidths=0.6)
-            ax.set_axis_off()
-        axes[row, 0].set_title(f"{label} {session}", fontsize=8, loc="left")
-    handles = [plt.Line2D([], [], color=c, label=n) for n, c in region_colours.items()]
-    fig.legend(handles=handles, loc="lower center", ncol=min(5, len(handles)), fontsize=7, frameon=False)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    fig.savefig(path, dpi=80)
     plt.close(fig)

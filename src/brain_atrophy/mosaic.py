@@ -1,0 +1,76 @@
+"""QC mosaics drawn with numpy and Pillow: cheap enough to run once per subject.
+
+Each row is one session: its label image in grey (brain) and black (background) with every
+region's outline in colour, in axial, coronal and sagittal slices through the centre of the
+labelled voxels. matplotlib would cost ~2 s per subject here (imports and contour tracing);
+this costs ~0.1 s.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .images import read_label_image
+
+# matplotlib's tab10 colours, so outlines match the other figures
+PALETTE = [
+    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+    (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
+]  # fmt: skip
+PANEL = 200  # pixels per slice panel
+HEADER = 16  # pixels of text above each row
+
+
+def centre_slices(labels: np.ndarray) -> list[np.ndarray]:
+    """Axial, coronal and sagittal slices (voxel axes) through the centre of the labelled voxels."""
+    nonzero = np.nonzero(labels)
+    centre = [int(np.mean(axis)) for axis in nonzero] if nonzero[0].size else [n // 2 for n in labels.shape]
+    return [labels[:, :, centre[2]].T[::-1], labels[:, centre[1], :].T[::-1], labels[centre[0], :, :].T[::-1]]
+
+
+def outline(mask: np.ndarray) -> np.ndarray:
+    """Pixels of ``mask`` with a 4-neighbour outside it."""
+    padded = np.pad(mask, 1)
+    inner = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    return mask & ~inner
+
+
+def panel(plane: np.ndarray, regions: dict[str, tuple[int, ...]]) -> Image.Image:
+    rgb = np.where(plane[..., None] > 0, 150, 0).astype(np.uint8).repeat(3, axis=-1)
+    for i, codes in enumerate(regions.values()):
+        edge = outline(np.isin(plane, codes))
+        rgb[edge] = PALETTE[i % len(PALETTE)]
+    image = Image.fromarray(rgb)
+    scale = PANEL / max(image.size)
+    return image.resize(
+        (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.NEAREST
+    )
+
+
+def qc_mosaic(
+    sessions: list[tuple[str, str, str]], regions: dict[str, tuple[int, ...]], path, title=""
+) -> None:
+    """Write a PNG: one row per (subject, session, label image path), a legend, an optional title."""
+    top = HEADER if title else 0
+    legend = HEADER * ((len(regions) + 3) // 4)
+    height = top + max(len(sessions), 1) * (PANEL + HEADER) + legend
+    canvas = Image.new("RGB", (3 * PANEL + 20, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    if title:
+        draw.text((4, 2), title, fill="black")
+    if not sessions:
+        draw.text((4, top + 4), "no sessions to show", fill="black")
+    for row, (subject, session, image_path) in enumerate(sessions):
+        image = read_label_image(image_path)
+        labels = np.asarray(image.voxels).reshape(image.shape, order="F")
+        y = top + row * (PANEL + HEADER)
+        draw.text((4, y + 2), f"{subject} {session}", fill="black")
+        for column, plane in enumerate(centre_slices(labels)):
+            canvas.paste(panel(plane, regions), (column * (PANEL + 10), y + HEADER))
+    y = height - legend
+    for i, name in enumerate(regions):
+        x, line = (i % 4) * 150 + 4, y + (i // 4) * HEADER
+        draw.rectangle((x, line + 4, x + 12, line + 12), fill=PALETTE[i % len(PALETTE)])
+        draw.text((x + 16, line + 2), name, fill="black")
+    canvas.save(path, optimize=False)
