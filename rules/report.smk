@@ -13,6 +13,7 @@ rule quality_control:
         ),
     log:
         f"{OUT}/logs/quality_control.log",
+    localrule: True
     conda:
         "../envs/atrophy.yaml"
     params:
@@ -72,6 +73,7 @@ rule qc_flagged:
         ),
     log:
         f"{OUT}/logs/qc_flagged.log",
+    localrule: True
     conda:
         "../envs/atrophy.yaml"
     params:

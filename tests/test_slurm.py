@@ -61,8 +61,9 @@ def test_pipeline_runs_as_slurm_jobs_and_matches_a_local_run(tiny_cohort, tmp_pa
     )
     log = result.stdout + result.stderr
     job_ids = re.findall(r"has been submitted with SLURM jobid (\d+)", log)
-    # the four subjects go out as one bundle, the group statistics as a second job
-    assert len(job_ids) == 2, log
+    # the four subjects' jobs (volumes and QC mosaics) go out as one bundle; the group
+    # statistics and the figures as two more; light group steps run on the submit host
+    assert len(job_ids) == 3, log
     assert "Group job subjects" in log
     accounting = subprocess.run(
         ["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(job_ids)],
