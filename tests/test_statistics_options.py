@@ -140,3 +140,16 @@ def test_sample_size_formula_matches_simulated_power():
     simulated = float(np.mean(p_values < alpha))
     expected = power.power_of(n, difference, slope_sd, residual_sd, schedule, alpha)
     assert abs(simulated - expected) < 0.03, (simulated, expected, n)
+
+
+def test_a_region_absent_everywhere_is_reported_not_modelled(three_regions):
+    volumes, participants = three_regions
+    absent = volumes[volumes["region"] == "r0"].assign(region="absent", volume_mm3=0.0, n_voxels=0)
+    tables = model_rates(pd.concat([volumes, absent]), participants, ["r0", "absent"], Settings("HC"))
+    rates = tables["rates_by_group"].set_index(["region", "group"])
+    assert rates.loc[("r0", "HC"), "converged"]
+    assert (rates.loc["absent", "model"] == "not fitted").all() and rates.loc[
+        "absent", "rate_pct_per_year"
+    ].isna().all()
+    assert "absent from every image" in tables["description"]["regions_not_modelled"]["absent"]
+    assert len(tables["power"]) == 2 * 2  # only the modelled region

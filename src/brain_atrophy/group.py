@@ -245,6 +245,19 @@ def fit_region(data: pd.DataFrame, groups: list[str], covariates: pd.DataFrame, 
     return fit, rates, pairs
 
 
+def unfittable(data: pd.DataFrame, groups: list[str]) -> str | None:
+    """Why a region's data cannot carry the model, or None: every group needs subjects with
+    follow-up (a slope), and a region absent from every image has nothing to model."""
+    if data.empty:
+        return "the region's labels are absent from every image (volume 0)"
+    for g in groups:
+        members = data[data["group"] == g]
+        spans = members.groupby("participant_id")["years"].agg(np.ptp)
+        if not (spans > 0).any():
+            return f"group {g} has no subject with two or more sessions in this region"
+    return None
+
+
 def adjust_fdr(differences: pd.DataFrame) -> pd.Series:
     """Benjamini–Hochberg across regions, separately for each contrast (group vs reference)."""
     adjusted = pd.Series(np.nan, index=differences.index)
@@ -324,10 +337,10 @@ def sensitivity_rows(pairs, subject_rates, participants, covariates: pd.DataFram
                 "region": region,
                 "group": group,
                 "versus": versus,
-                "mixed_difference_pct_per_year": pair["difference_pct_per_year"],
-                "mixed_ci_low": pair["ci_low"],
-                "mixed_ci_high": pair["ci_high"],
-                "mixed_p_value": pair["p_value"],
+                "mixed_difference_pct_per_year": pair.get("difference_pct_per_year", np.nan),
+                "mixed_ci_low": pair.get("ci_low", np.nan),
+                "mixed_ci_high": pair.get("ci_high", np.nan),
+                "mixed_p_value": pair.get("p_value", np.nan),
                 "welch_difference_pct_per_year": welch["difference"],
                 "welch_ci_low": welch["ci_low"],
                 "welch_ci_high": welch["ci_high"],
@@ -366,17 +379,35 @@ def model_rates(
         volumes = volumes[~volumes["participant_id"].isin(list(excluded))]
     subject_rates = twostage.subject_rates(volumes)
     subject_rates.insert(1, "group", subject_rates["participant_id"].map(participants["group"]))
-    rates, pairs, powers, fits = [], [], [], {}
+    rates, pairs, powers, fits, unfitted = [], [], [], {}, {}
     for region in regions:
         data = volumes[(volumes["region"] == region) & (volumes["volume_mm3"] > 0)]
         data = data.sort_values(["participant_id", "years"], kind="stable").reset_index(drop=True)
-        fit, region_rates, region_pairs = fit_region(data, groups, covariate_values, settings)
+        problem = unfittable(data, groups)
+        if problem is None:
+            try:
+                fit, region_rates, region_pairs = fit_region(data, groups, covariate_values, settings)
+            except (np.linalg.LinAlgError, ValueError) as err:
+                problem = f"the model cannot be estimated ({err})"
+        if problem is not None:
+            log.warning("region %s: not modelled: %s", region, problem)
+            unfitted[region] = problem
+            rates += [
+                {"region": region, "group": g, "converged": False, "model": "not fitted"} for g in groups
+            ]
+            pairs += [
+                {"region": region, "group": b, "versus": a, "converged": False, "model": "not fitted"}
+                for a, b in combinations(groups, 2)
+            ]
+            continue
         fits[region] = fit
         rates += region_rates
         pairs += region_pairs
         powers += power_rows(region, fit, groups, region_rates, settings)
     rates = pd.DataFrame(rates, columns=RATES_BY_GROUP_COLUMNS)
-    pairwise = pd.DataFrame(pairs)
+    pairwise = pd.DataFrame(
+        pairs, columns=[c for c in PAIRWISE_COLUMNS if c not in ("p_adjusted", "correction")]
+    )
     pairwise["p_adjusted"] = adjust_all(pairwise["p_value"], settings.correction)
     pairwise["correction"] = settings.correction
     pairwise = pairwise[PAIRWISE_COLUMNS]
@@ -404,6 +435,7 @@ def model_rates(
         "groups": groups,
         "reference_group": groups[0],
         "excluded_subjects": excluded,
+        "regions_not_modelled": unfitted,
         "regions": {
             region: {
                 "model": fit.structure,

@@ -29,7 +29,7 @@ def _join(items) -> str:
 
 def methods_text(description: dict, rates: pd.DataFrame, regions: dict, software: dict) -> str:
     counts = rates.drop_duplicates("group").set_index("group")
-    first_region = rates["region"].iloc[0]
+    first_region = rates.dropna(subset=["n_subjects"])["region"].iloc[0]
     per_group = rates[rates["region"] == first_region].set_index("group")
     cohort = _join(
         f"{int(per_group.loc[g, 'n_subjects'])} {g} subjects ({int(per_group.loc[g, 'n_sessions'])} sessions)"

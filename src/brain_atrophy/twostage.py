@@ -59,6 +59,8 @@ def ancova(
 ):
     """OLS of the subjects' rates on group (treatment-coded against ``group_a``) and covariates;
     the coefficient of ``group_b`` with its CI and p-value."""
+    if rates.empty:
+        return {"difference": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}
     data = pd.concat([rates.rename("rate"), groups.rename("group"), covariates], axis=1).dropna()
     data = data[data["group"].isin([group_a, group_b])]
     if data["group"].nunique() < 2 or len(data) <= 2 + covariates.shape[1]:
