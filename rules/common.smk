@@ -76,5 +76,4 @@ def final_outputs():
         *rules.quality_control.output,
         *rules.qc_flagged.output,
         *rules.methods.output,
-        *expand(rules.subject_qc.output[0], subject=SUBJECTS),
     ]

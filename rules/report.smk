@@ -83,28 +83,6 @@ rule qc_flagged:
         "../scripts/qc_mosaic.py"
 
 
-rule subject_qc:
-    input:
-        images=subject_images,
-        regions=REGION_TABLE,
-    output:
-        report(
-            f"{OUT}/qc/sub-{{subject}}_qc.png",
-            caption="../report/qc_subject.rst",
-            category="QC mosaics",
-        ),
-    log:
-        f"{OUT}/logs/subject_qc/sub-{{subject}}.log",
-    group:
-        "subjects"
-    conda:
-        "../envs/atrophy.yaml"
-    params:
-        sessions=subject_session_labels,
-    script:
-        "../scripts/qc_mosaic.py"
-
-
 rule methods:
     input:
         description=rules.group_statistics.output.description,

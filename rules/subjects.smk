@@ -1,5 +1,5 @@
-# Per-subject stage: one job per subject (not per session) measures every session's regions
-# and fits the subject's two-stage rates. participants.tsv is deliberately not an input, so
+# Per-subject stage: one job per subject (not per session) measures every session's regions,
+# fits the subject's two-stage rates and draws its QC mosaic (each image is decoded once). participants.tsv is deliberately not an input, so
 # editing a group or covariate never recomputes volumes.
 
 
@@ -9,7 +9,12 @@ rule subject_volumes:
         sessions=subject_sessions_table,
         regions=REGION_TABLE,
     output:
-        directory(f"{OUT}/sub-{{subject}}"),
+        report(
+            directory(f"{OUT}/sub-{{subject}}"),
+            patterns=["figures/{name}_qc.png"],
+            caption="../report/qc_subject.rst",
+            category="QC mosaics",
+        ),
     log:
         f"{OUT}/logs/subject_volumes/sub-{{subject}}.log",
     group:

@@ -28,8 +28,8 @@ def test_dry_run_over_1040_empty_sessions(tmp_path):
     )
     result = run_snakemake("-n", "--configfile", "config.yaml", cwd=tmp_path)
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.MULTILINE))
-    per_subject = {"subject_volumes", "subject_qc"}
+    per_subject = {"subject_volumes"}
     assert all(counts[rule] == "260" for rule in per_subject)
     group_level = {rule: n for rule, n in counts.items() if rule not in per_subject | {"total"}}
     assert "group_statistics" in group_level and set(group_level.values()) == {"1"}
-    assert int(counts["total"]) == 2 * 260 + len(group_level)
+    assert int(counts["total"]) == 260 + len(group_level)

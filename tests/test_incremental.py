@@ -10,6 +10,10 @@ pytestmark = pytest.mark.slow
 
 JOB_HEADER = re.compile(r"^\s*(?:local)?rule (\w+):$")  # grouped jobs are indented
 SUBJECT = re.compile(r"^\s+wildcards: .*subject=([a-zA-Z0-9]+)")
+# the group job and the report jobs that follow it
+GROUP_LEVEL = {
+    (rule, None) for rule in ("group_statistics", "quality_control", "figures", "qc_flagged", "methods")
+}
 BASE_CONFIG = """bids_dir: cohort/bids
 segmentation_dir: cohort/derivatives/segmentation
 regions: regions.tsv
@@ -73,7 +77,7 @@ def test_finished_run_plans_nothing(work):
 
 def test_new_session_reruns_only_its_subject_and_the_group(work):
     add_session(work, "HC01", "w144", "2024-01-01T09:00:00")
-    assert planned_jobs(work) == {("subject_volumes", "HC01"), ("group_statistics", None)}
+    assert planned_jobs(work) == {("subject_volumes", "HC01")} | GROUP_LEVEL
 
 
 def test_new_subject_runs_only_itself_and_the_group(work):
@@ -90,23 +94,23 @@ def test_new_subject_runs_only_itself_and_the_group(work):
     )
     with open(work / "cohort/bids/participants.tsv", "a") as table:
         table.write("sub-HC09\tHC\t40.0\tF\n")
-    assert planned_jobs(work) == {("subject_volumes", "HC09"), ("group_statistics", None)}
+    assert planned_jobs(work) == {("subject_volumes", "HC09")} | GROUP_LEVEL
 
 
 def test_editing_participants_reruns_only_the_group(work):
     table = work / "cohort/bids/participants.tsv"
     table.write_text(table.read_text().replace("\tOCR\t", "\tHC\t", 1))
-    assert planned_jobs(work) == {("group_statistics", None)}
+    assert planned_jobs(work) == GROUP_LEVEL
 
 
 def test_changing_the_region_table_reruns_every_subject(work):
     table = work / "regions.tsv"
     table.write_text(table.read_text() + "hippocampus\t17 53\tleft and right hippocampus\n")
     subjects = {("subject_volumes", s) for s in ("HC01", "HC02", "OCR01", "OCR02")}
-    assert planned_jobs(work) == subjects | {("group_statistics", None)}
+    assert planned_jobs(work) == subjects | GROUP_LEVEL
 
 
 @pytest.mark.parametrize("setting", ["confidence_level: 0.9", "covariates: [age]"])
 def test_changing_a_model_setting_reruns_only_the_group(work, setting):
     (work / "config.yaml").write_text(BASE_CONFIG + setting + "\n")
-    assert planned_jobs(work) == {("group_statistics", None)}
+    assert planned_jobs(work) == GROUP_LEVEL

@@ -10,7 +10,10 @@ from matplotlib import image as mpimg
 
 pytestmark = pytest.mark.slow
 
-FIGURES = ["forest_rates.png", "forest_differences.png", "qc_flagged.png", "thalamus.png", "sub-HC01_qc.png"]
+FIGURES = [
+    "forest_rates.png", "forest_differences.png", "qc_flagged.png", "thalamus.png",
+    "sub-HC01_desc-regions_qc.png",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +30,7 @@ def test_run_writes_figures_qc_and_methods(report):
     for region in ("whole_brain", "white_matter", "cortical_gray_matter", "thalamus", "cerebellum"):
         assert (out / "figures" / "trajectories" / f"{region}.png").stat().st_size > 10_000
         assert (out / "figures" / "power" / f"{region}.png").stat().st_size > 10_000
-    assert len(list((out / "qc").glob("sub-*_qc.png"))) == 4
+    assert len(list(out.glob("sub-*/figures/sub-*_desc-regions_qc.png"))) == 4
     methods = (out / "group" / "methods.md").read_text()
     assert "2 HC subjects" in methods and "2 OCR subjects" in methods and "Satterthwaite" in methods
     qc = (out / "group" / "qc.tsv").read_text().splitlines()

@@ -26,7 +26,12 @@ def centre_slices(labels: np.ndarray) -> list[np.ndarray]:
     """Axial, coronal and sagittal slices (voxel axes) through the centre of the labelled voxels."""
     nonzero = np.nonzero(labels)
     centre = [int(np.mean(axis)) for axis in nonzero] if nonzero[0].size else [n // 2 for n in labels.shape]
-    return [labels[:, :, centre[2]].T[::-1], labels[:, centre[1], :].T[::-1], labels[centre[0], :, :].T[::-1]]
+    planes = [
+        labels[:, :, centre[2]].T[::-1],
+        labels[:, centre[1], :].T[::-1],
+        labels[centre[0], :, :].T[::-1],
+    ]
+    return [np.ascontiguousarray(plane) for plane in planes]  # copies: the volume can be freed
 
 
 def outline(mask: np.ndarray) -> np.ndarray:
@@ -51,26 +56,35 @@ def panel(plane: np.ndarray, regions: dict[str, tuple[int, ...]]) -> Image.Image
 def qc_mosaic(
     sessions: list[tuple[str, str, str]], regions: dict[str, tuple[int, ...]], path, title=""
 ) -> None:
-    """Write a PNG: one row per (subject, session, label image path), a legend, an optional title."""
+    """Write a PNG: one row per (subject, session, label image path)."""
+    rows = []
+    for subject, session, image_path in sessions:
+        image = read_label_image(image_path)
+        rows.append(
+            (subject, session, centre_slices(np.asarray(image.voxels).reshape(image.shape, order="F")))
+        )
+    draw_mosaic(rows, regions, path, title)
+
+
+def draw_mosaic(rows, regions: dict[str, tuple[int, ...]], path, title="") -> None:
+    """Write a PNG: one row per (subject, session, three slices), a legend, an optional title."""
     top = HEADER if title else 0
     legend = HEADER * ((len(regions) + 3) // 4)
-    height = top + max(len(sessions), 1) * (PANEL + HEADER) + legend
+    height = top + max(len(rows), 1) * (PANEL + HEADER) + legend
     canvas = Image.new("RGB", (3 * PANEL + 20, height), "white")
     draw = ImageDraw.Draw(canvas)
     if title:
         draw.text((4, 2), title, fill="black")
-    if not sessions:
+    if not rows:
         draw.text((4, top + 4), "no sessions to show", fill="black")
-    for row, (subject, session, image_path) in enumerate(sessions):
-        image = read_label_image(image_path)
-        labels = np.asarray(image.voxels).reshape(image.shape, order="F")
+    for row, (subject, session, planes) in enumerate(rows):
         y = top + row * (PANEL + HEADER)
         draw.text((4, y + 2), f"{subject} {session}", fill="black")
-        for column, plane in enumerate(centre_slices(labels)):
+        for column, plane in enumerate(planes):
             canvas.paste(panel(plane, regions), (column * (PANEL + 10), y + HEADER))
     y = height - legend
     for i, name in enumerate(regions):
         x, line = (i % 4) * 150 + 4, y + (i // 4) * HEADER
         draw.rectangle((x, line + 4, x + 12, line + 12), fill=PALETTE[i % len(PALETTE)])
         draw.text((x + 16, line + 2), name, fill="black")
-    canvas.save(path, optimize=False)
+    canvas.save(path)

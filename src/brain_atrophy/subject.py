@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .bids import read_sessions_table, session_dates, years_since_first
 from .images import read_label_image
+from .mosaic import centre_slices, draw_mosaic
 from .rates import subject_rate
 from .regions import read_region_table
 from .volumes import label_counts, region_voxel_counts
@@ -30,9 +31,9 @@ RATE_COLUMNS = [
 ]
 
 
-def session_volumes(image_path, regions: dict[str, tuple[int, ...]]) -> list[dict]:
+def session_volumes(image_path, regions: dict[str, tuple[int, ...]], image=None) -> list[dict]:
     """Volume (mm³) and voxel count of every region in one label image."""
-    image = read_label_image(image_path)
+    image = image or read_label_image(image_path)
     counts = region_voxel_counts(label_counts(image.voxels, image_path), regions)
     voxel_mm3 = image.voxel_volume_mm3
     return [{"region": name, "volume_mm3": n * voxel_mm3, "n_voxels": n} for name, n in counts.items()]
@@ -47,6 +48,7 @@ def subject_paths(subject_dir, subject: str, sessions) -> dict:
         },
         "volumes": root / "anat" / f"sub-{subject}_volumes.tsv",
         "rates": root / "anat" / f"sub-{subject}_rates.tsv",
+        "mosaic": root / "figures" / f"sub-{subject}_desc-regions_qc.png",
     }
 
 
@@ -72,8 +74,14 @@ def process_subject(subject: str, images: dict[str, str], sessions_tsv, region_t
     years = years_since_first(dates)
     paths = subject_paths(subject_dir, subject, images)
     long_rows = []
+    mosaic_rows = []
     for session in sorted(images, key=lambda s: dates[s]):
-        rows = session_volumes(images[session], regions)
+        image = read_label_image(images[session])
+        rows = session_volumes(images[session], regions, image)
+        # the QC mosaic needs only three slices: keep those, not the volume
+        mosaic_rows.append(
+            (f"sub-{subject}", f"ses-{session}", centre_slices(image.voxels.reshape(image.shape, order="F")))
+        )
         log.info("sub-%s ses-%s: %s", subject, session, images[session])
         write_tsv(paths["sessions"][session], SESSION_COLUMNS, rows)
         for row in rows:
@@ -87,6 +95,8 @@ def process_subject(subject: str, images: dict[str, str], sessions_tsv, region_t
                 }
             )
     write_tsv(paths["volumes"], VOLUME_COLUMNS, long_rows)
+    paths["mosaic"].parent.mkdir(parents=True, exist_ok=True)
+    draw_mosaic(mosaic_rows, regions, paths["mosaic"])
     rate_rows = []
     for region in regions:
         points = [(r["years"], r["volume_mm3"]) for r in long_rows if r["region"] == region]
