@@ -1,5 +1,6 @@
 # Configuration, input discovery and path helpers. Everything here runs at parse time (and
 # again in every cluster job): it lists directories but never opens an image.
+import os
 import re
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from brain_atrophy.bids import find_label_images  # noqa: E402
 
 validate(config, "../schemas/config.schema.yaml")
+
 
 OUT = config["output_dir"].rstrip("/")
 BIDS_DIR = config["bids_dir"].rstrip("/")
@@ -50,6 +52,17 @@ wildcard_constraints:
     subject="[a-zA-Z0-9]+",
 
 
+onstart:
+    # Under --keep-going a subject with a bad input is recorded and left out (the group step
+    # lists it and a final check fails the run); otherwise its job fails at once. The choice
+    # reaches the jobs through the environment, not as a parameter, so switching it never
+    # reruns finished jobs; setdefault keeps the submitting process's choice in cluster jobs.
+    os.environ.setdefault(
+        "BRAIN_ATROPHY_KEEP_GOING",
+        "1" if workflow.execution_settings.keep_going else "0",
+    )
+
+
 def natural_order(label):
     """'w24' before 'w144': digit runs compare as numbers."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", label)]
@@ -76,4 +89,5 @@ def final_outputs():
         *rules.quality_control.output,
         *rules.qc_flagged.output,
         *rules.methods.output,
+        *rules.check_inputs.output,
     ]

@@ -39,6 +39,11 @@ rule group_statistics:
             category="Tables",
         ),
         description=f"{OUT}/group/analysis.json",
+        excluded=report(
+            f"{OUT}/group/excluded.tsv",
+            caption="../report/tables.rst",
+            category="Quality control",
+        ),
     log:
         f"{OUT}/logs/group_statistics.log",
     conda:
@@ -52,6 +57,7 @@ rule group_statistics:
         correction=config["correction"],
         window=config["window"],
         power=config["power"],
+        exclude=config["exclude"],
         segmentation_dir=config["segmentation_dir"],
     script:
         "../scripts/group_statistics.py"
@@ -70,3 +76,17 @@ rule dataset_description:
         sources=[config["bids_dir"], config["segmentation_dir"]],
     script:
         "../scripts/dataset_description.py"
+
+
+rule check_inputs:
+    input:
+        excluded=rules.group_statistics.output.excluded,
+    output:
+        f"{OUT}/group/input_check.txt",
+    log:
+        f"{OUT}/logs/check_inputs.log",
+    localrule: True
+    conda:
+        "../envs/atrophy.yaml"
+    script:
+        "../scripts/check_inputs.py"

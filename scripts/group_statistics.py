@@ -13,7 +13,7 @@ from brain_atrophy.subject import subject_paths  # noqa: E402
 
 TABLES = [
     "volumes", "subject_rates", "rates_by_group", "group_differences", "pairwise_differences",
-    "sensitivity", "power",
+    "sensitivity", "power", "excluded",
 ]  # fmt: skip
 
 
@@ -37,10 +37,11 @@ def settings_from(params) -> Settings:
 
 
 def main(smk):
+    subjects = [subject_paths(d, Path(d).name[len("sub-") :], []) for d in smk.input.subjects]
     tables = analyse(
-        volume_tables=[
-            subject_paths(d, Path(d).name[len("sub-") :], [])["volumes"] for d in smk.input.subjects
-        ],
+        volume_tables=[p["volumes"] for p in subjects if p["volumes"].is_file()],
+        error_tables=[p["errors"] for p in subjects if not p["volumes"].is_file()],
+        exclusions=smk.params.exclude,
         participants_path=smk.input.participants,
         regions=list(read_region_table(smk.input.regions)),
         settings=settings_from(smk.params),

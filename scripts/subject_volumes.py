@@ -5,18 +5,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the package ships with the workflow
 
+import os  # noqa: E402
+import shutil  # noqa: E402
+
+from brain_atrophy.errors import InputError  # noqa: E402
 from brain_atrophy.scripting import run_script  # noqa: E402
-from brain_atrophy.subject import process_subject  # noqa: E402
+from brain_atrophy.subject import process_subject, record_error  # noqa: E402
 
 
 def main(smk):
-    process_subject(
-        subject=smk.wildcards.subject,
-        images=dict(zip(smk.params.sessions, smk.input.images, strict=True)),
-        sessions_tsv=smk.input.sessions,
-        region_tsv=smk.input.regions,
-        subject_dir=smk.output[0],
-    )
+    try:
+        process_subject(
+            subject=smk.wildcards.subject,
+            images=dict(zip(smk.params.sessions, smk.input.images, strict=True)),
+            sessions_tsv=smk.input.sessions,
+            region_tsv=smk.input.regions,
+            subject_dir=smk.output[0],
+        )
+    except InputError as err:
+        if os.environ.get("BRAIN_ATROPHY_KEEP_GOING") != "1":
+            raise
+        shutil.rmtree(smk.output[0], ignore_errors=True)  # nothing partial next to the record
+        record_error(smk.output[0], smk.wildcards.subject, err)
+        print(f"brain-atrophy: ERROR (subject left out, --keep-going): {err}", file=sys.stderr, flush=True)
 
 
 run_script(snakemake, main)

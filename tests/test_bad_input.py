@@ -82,13 +82,38 @@ def test_subject_fault_stops_with_a_clear_message(cohort, tmp_path, damage):
     assert not (out / "group" / "rates_by_group.tsv").exists()
 
 
-def test_keep_going_finishes_every_other_subject(cohort, tmp_path):
-    non_integral(cohort)
-    result, out, _ = run(cohort, tmp_path, "--keep-going")
-    assert result.returncode != 0
+def test_keep_going_finishes_everyone_else_and_reports_who_was_left_out(cohort, tmp_path):
+    bad_file, fault = non_integral(cohort)
+    result, out, text = run(cohort, tmp_path, "--keep-going")
+    assert result.returncode != 0  # the final check keeps the failure visible
     for subject in ("HC01", "HC02", "OCR02"):
         assert (out / f"sub-{subject}" / "anat" / f"sub-{subject}_rates.tsv").is_file()
-    assert not (out / f"sub-{BAD_SUBJECT}").exists()
+    # the bad subject's directory holds only the record of its fault: no volumes
+    assert [p.name for p in (out / f"sub-{BAD_SUBJECT}").iterdir() if not p.name.startswith(".")] == [
+        f"sub-{BAD_SUBJECT}_errors.tsv"
+    ]
+    rates = (out / "group" / "rates_by_group.tsv").read_text()
+    assert "OCR" in rates
+    excluded = (out / "group" / "excluded.tsv").read_text()
+    assert f"sub-{BAD_SUBJECT}\t\tinput error\t" in excluded and fault in excluded
+    assert str(bad_file.relative_to(cohort)) in excluded
+    assert "subject(s) left out for bad inputs" in text
+    volumes = (out / "group" / "volumes.tsv").read_text()
+    assert f"sub-{BAD_SUBJECT}" not in volumes and "sub-OCR02" in volumes
+
+
+def test_config_exclusions_leave_cached_volumes_in_place(cohort, tmp_path):
+    exclude = [{"participant_id": "sub-HC02", "reason": "withdrew consent"},
+               {"participant_id": "OCR01", "session_id": "w24", "reason": "motion"}]  # fmt: skip
+    result, out, text = run(cohort, tmp_path, exclude=exclude)
+    assert result.returncode == 0, text
+    assert (out / "sub-HC02" / "anat" / "sub-HC02_volumes.tsv").is_file()
+    excluded = (out / "group" / "excluded.tsv").read_text()
+    assert "sub-HC02\t\tconfig exclude\twithdrew consent" in excluded
+    assert "sub-OCR01\tses-w24\tconfig exclude\tmotion" in excluded
+    rates = (out / "group" / "rates_by_group.tsv").read_text().splitlines()
+    hc = [line for line in rates if line.split("\t")[1] == "HC"]
+    assert all(line.split("\t")[5] == "1" for line in hc)  # n_subjects: HC01 only
 
 
 def test_participant_without_group(cohort, tmp_path):

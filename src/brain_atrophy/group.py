@@ -460,28 +460,83 @@ def model_rates(
     }
 
 
+EXCLUDED_COLUMNS = ["participant_id", "session_id", "kind", "reason"]
+
+
+def apply_exclusions(volumes: pd.DataFrame, exclusions) -> tuple[pd.DataFrame, list[dict]]:
+    """Leave out the subjects or sessions the config lists (``exclude``), keeping their cached
+    volumes; returns the remaining rows and what was left out, with the reasons."""
+    left_out = []
+    keep = pd.Series(True, index=volumes.index)
+    for item in exclusions:
+        subject = (
+            item["participant_id"]
+            if item["participant_id"].startswith("sub-")
+            else f"sub-{item['participant_id']}"
+        )
+        rows = volumes["participant_id"] == subject
+        session = item.get("session_id")
+        if session:
+            session = session if session.startswith("ses-") else f"ses-{session}"
+            rows &= volumes["session_id"] == session
+        if not rows.any():
+            raise InputError("config", f"exclude: no measured {subject} {session or ''}".rstrip())
+        keep &= ~rows
+        left_out.append(
+            {
+                "participant_id": subject,
+                "session_id": session or "",
+                "kind": "config exclude",
+                "reason": item["reason"],
+            }
+        )
+    return volumes[keep], left_out
+
+
 def analyse(
     volume_tables,
     participants_path,
     regions: list[str],
     settings: Settings,
     segmentation_dir="segmentation_dir",
+    error_tables=(),
+    exclusions=(),
 ):
-    """All group-level tables from the per-subject volume tables."""
+    """All group-level tables from the per-subject volume tables (and the error records of
+    subjects left out under --keep-going)."""
     if not volume_tables:
         raise InputError(
-            segmentation_dir, "no label images found (sub-<label>/ses-<label>/anat/*_dseg.nii[.gz])"
+            segmentation_dir, "no usable label images (sub-<label>/ses-<label>/anat/*_dseg.nii[.gz])"
         )
     volumes = pd.concat([read_tsv(p) for p in volume_tables], ignore_index=True)
+    left_out = [
+        {
+            "participant_id": r.participant_id,
+            "session_id": "",
+            "kind": "input error",
+            "reason": f"{r.file}: {r.fault}",
+        }
+        for table in error_tables
+        for r in read_tsv(table).itertuples()
+    ]
     participants = read_participants(participants_path, settings.all_covariates)
+    analysed, excluded_by_config = apply_exclusions(volumes, exclusions)
+    left_out += excluded_by_config
     windowed = apply_window(
-        volumes, settings.window_start_weeks, settings.window_end_weeks, settings.rebaseline
+        analysed, settings.window_start_weeks, settings.window_end_weeks, settings.rebaseline
     )
     if windowed.empty:
-        raise InputError("config", "the analysis window leaves no sessions")
+        raise InputError("config", "the analysis window and exclusions leave no sessions")
     tables = model_rates(windowed, participants, regions, settings, participants_path)
-    in_window = volumes.index.isin(windowed.index)
-    tables["volumes"] = volumes.assign(in_window=in_window)
+    left_out += [
+        {"participant_id": subject, "session_id": "", "kind": "missing covariate", "reason": reason}
+        for subject, reason in tables["description"]["excluded_subjects"].items()
+    ]
+    tables["volumes"] = volumes.assign(
+        in_window=volumes.index.isin(windowed.index), excluded=~volumes.index.isin(analysed.index)
+    )
+    tables["excluded"] = pd.DataFrame(left_out, columns=EXCLUDED_COLUMNS)
+    tables["description"]["left_out"] = left_out
     tables["description"]["n_sessions_in_window"] = int(
         windowed[["participant_id", "session_id"]].drop_duplicates().shape[0]
     )

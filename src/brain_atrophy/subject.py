@@ -49,7 +49,20 @@ def subject_paths(subject_dir, subject: str, sessions) -> dict:
         "volumes": root / "anat" / f"sub-{subject}_volumes.tsv",
         "rates": root / "anat" / f"sub-{subject}_rates.tsv",
         "mosaic": root / "figures" / f"sub-{subject}_desc-regions_qc.png",
+        "errors": root / f"sub-{subject}_errors.tsv",
     }
+
+
+def record_error(subject_dir, subject: str, error) -> None:
+    """Under --keep-going: the subject's directory holds only this record of what was wrong
+    (no volumes), so the group step can leave the subject out and say why."""
+    path = subject_paths(subject_dir, subject, [])["errors"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_tsv(
+        path,
+        ["participant_id", "file", "fault"],
+        [{"participant_id": f"sub-{subject}", "file": error.source, "fault": error.fault}],
+    )
 
 
 def write_tsv(path: Path, columns: list[str], rows: list[dict]) -> None:

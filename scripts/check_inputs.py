@@ -1,0 +1,26 @@
+"""The run's last check: fail (non-zero exit) when subjects were left out for bad inputs.
+
+Under --keep-going the group results for everyone else are already written; this rule keeps
+the failure visible instead of letting a partial cohort pass as complete.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the package ships with the workflow
+
+from brain_atrophy.errors import InputError  # noqa: E402
+from brain_atrophy.group import read_tsv  # noqa: E402
+from brain_atrophy.scripting import run_script  # noqa: E402
+
+
+def main(smk):
+    excluded = read_tsv(smk.input.excluded)
+    bad = excluded[excluded["kind"] == "input error"]
+    if len(bad):
+        lines = "; ".join(f"{r.participant_id}: {r.reason}" for r in bad.itertuples())
+        raise InputError(smk.input.excluded, f"{len(bad)} subject(s) left out for bad inputs: {lines}")
+    Path(smk.output[0]).write_text("every subject's inputs were readable\n")
+
+
+run_script(snakemake, main)
