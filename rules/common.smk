@@ -36,6 +36,31 @@ def region_table_path(choice):
 
 
 REGION_TABLE = region_table_path(config["regions"])
+
+
+def label_table_path():
+    """The BIDS dseg.tsv that names labels: config 'label_table', else segmentation_dir/dseg.tsv."""
+    if config.get("label_table"):
+        if not Path(config["label_table"]).is_file():
+            raise ValueError(
+                f"config 'label_table': '{config['label_table']}' not found"
+            )
+        return config["label_table"]
+    default = Path(config["segmentation_dir"]) / "dseg.tsv"
+    return str(default) if default.is_file() else None
+
+
+LABEL_TABLE = label_table_path()
+
+
+def region_inputs(wildcards):
+    """The region table, and the label lookup table when regions name their labels."""
+    inputs = {"regions": REGION_TABLE}
+    if LABEL_TABLE:
+        inputs["label_table"] = LABEL_TABLE
+    return inputs
+
+
 LABEL_IMAGES = find_label_images(
     config["segmentation_dir"], config["segmentation_filters"]
 )

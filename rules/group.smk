@@ -3,9 +3,9 @@
 
 rule group_statistics:
     input:
+        unpack(region_inputs),
         subjects=expand(f"{OUT}/sub-{{subject}}", subject=SUBJECTS),
         participants=f"{BIDS_DIR}/participants.tsv",
-        regions=REGION_TABLE,
     output:
         volumes=f"{OUT}/group/volumes.tsv",
         subject_rates=report(

@@ -63,8 +63,8 @@ rule figures:
 
 rule qc_flagged:
     input:
+        unpack(region_inputs),
         qc=rules.quality_control.output[0],
-        regions=REGION_TABLE,
     output:
         report(
             f"{OUT}/figures/qc_flagged.png",
@@ -85,9 +85,9 @@ rule qc_flagged:
 
 rule methods:
     input:
+        unpack(region_inputs),
         description=rules.group_statistics.output.description,
         rates_by_group=rules.group_statistics.output.rates_by_group,
-        regions=REGION_TABLE,
     output:
         methods=report(
             f"{OUT}/group/methods.md",

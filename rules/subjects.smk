@@ -5,9 +5,9 @@
 
 rule subject_volumes:
     input:
+        unpack(region_inputs),
         images=subject_images,
         sessions=subject_sessions_table,
-        regions=REGION_TABLE,
     output:
         report(
             directory(f"{OUT}/sub-{{subject}}"),

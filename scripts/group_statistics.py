@@ -7,7 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the package ships with the workflow
 
 from brain_atrophy.group import Settings, analyse, write_tsv  # noqa: E402
-from brain_atrophy.regions import read_region_table  # noqa: E402
+from brain_atrophy.regions import load_regions  # noqa: E402
 from brain_atrophy.scripting import run_script  # noqa: E402
 from brain_atrophy.subject import subject_paths  # noqa: E402
 
@@ -43,7 +43,7 @@ def main(smk):
         error_tables=[p["errors"] for p in subjects if not p["volumes"].is_file()],
         exclusions=smk.params.exclude,
         participants_path=smk.input.participants,
-        regions=list(read_region_table(smk.input.regions)),
+        regions=list(load_regions(smk.input.regions, smk.input.get("label_table"))),
         settings=settings_from(smk.params),
         segmentation_dir=smk.params.segmentation_dir,
     )

@@ -10,14 +10,17 @@ import yaml  # noqa: E402
 
 from brain_atrophy.group import read_tsv  # noqa: E402
 from brain_atrophy.methods import methods_text, versions  # noqa: E402
-from brain_atrophy.regions import read_region_table  # noqa: E402
+from brain_atrophy.regions import load_regions  # noqa: E402
 from brain_atrophy.scripting import run_script  # noqa: E402
 
 
 def main(smk):
     description = json.loads(Path(smk.input.description).read_text())
     text = methods_text(
-        description, read_tsv(smk.input.rates_by_group), read_region_table(smk.input.regions), versions()
+        description,
+        read_tsv(smk.input.rates_by_group),
+        load_regions(smk.input.regions, smk.input.get("label_table")),
+        versions(),
     )
     Path(smk.output.methods).write_text(text)
     Path(smk.output.config).write_text(yaml.safe_dump(dict(smk.config), sort_keys=False))

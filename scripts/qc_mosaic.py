@@ -6,12 +6,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the package ships with the workflow
 
 from brain_atrophy.mosaic import qc_mosaic  # noqa: E402
-from brain_atrophy.regions import read_region_table  # noqa: E402
+from brain_atrophy.regions import load_regions  # noqa: E402
 from brain_atrophy.scripting import run_script  # noqa: E402
 
 
 def main(smk):
-    regions = read_region_table(smk.input.regions)
+    regions = load_regions(smk.input.regions, smk.input.get("label_table"))
     if "qc" in smk.input.keys():  # the flagged sessions of the whole cohort, flagged first
         from brain_atrophy.group import read_tsv
 

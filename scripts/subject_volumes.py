@@ -20,6 +20,7 @@ def main(smk):
             images=dict(zip(smk.params.sessions, smk.input.images, strict=True)),
             sessions_tsv=smk.input.sessions,
             region_tsv=smk.input.regions,
+            label_tsv=smk.input.get("label_table"),
             subject_dir=smk.output[0],
         )
     except InputError as err:

@@ -145,3 +145,17 @@ def test_invalid_config_is_refused_before_running(cohort, tmp_path, config, faul
     assert result.returncode != 0
     assert fault in text
     assert not out.exists()
+
+
+def test_regions_named_through_the_top_level_dseg_tsv(cohort, tmp_path):
+    lookup = "index\tname\n10\tLeft-Thalamus\n49\tRight-Thalamus\n7\tLeft-Cerebellum-White-Matter\n"
+    (cohort / "derivatives" / "segmentation" / "dseg.tsv").write_text(lookup)
+    table = tmp_path / "named.tsv"
+    table.write_text("region\tlabels\nthalamus\tLeft-Thalamus Right-Thalamus\nthalamus_by_code\t10 49\n")
+    result, out, text = run(cohort, tmp_path, regions=str(table))
+    assert result.returncode == 0, text
+    volumes = (out / "group" / "volumes.tsv").read_text().splitlines()
+    by_name = [line.split("\t")[5] for line in volumes if "\tthalamus\t" in line]
+    by_code = [line.split("\t")[5] for line in volumes if "\tthalamus_by_code\t" in line]
+    n_sessions = len(list((cohort / "derivatives" / "segmentation").glob("sub-*/ses-*")))
+    assert by_name == by_code and len(by_name) == n_sessions

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from brain_atrophy.errors import InputError
-from brain_atrophy.regions import parse_labels, read_region_table
+from brain_atrophy.regions import load_regions, parse_labels, read_region_table
 
 PRESETS = Path(__file__).resolve().parents[1] / "config" / "regions"
 
@@ -59,3 +59,26 @@ def test_malformed_tables_name_file_and_fault(tmp_path, text, fault):
     with pytest.raises(InputError, match=fault) as err:
         read_region_table(path)
     assert str(path) in str(err.value)
+
+
+def test_regions_by_name_through_a_dseg_lookup(tmp_path):
+    lookup = tmp_path / "dseg.tsv"
+    lookup.write_text(
+        "index\tname\tabbreviation\n10\tLeft-Thalamus\tLT\n49\tRight-Thalamus\tRT\n17\tLeft-Hippocampus\tLH\n"
+    )
+    table = write(
+        tmp_path, "region\tlabels\nthalamus\tLeft-Thalamus Right-Thalamus\nmixed\t17 Right-Thalamus\n"
+    )
+    assert load_regions(table, lookup) == {"thalamus": (10, 49), "mixed": (17, 49)}
+    with pytest.raises(InputError, match="no dseg.tsv names labels"):
+        read_region_table(table)
+    (tmp_path / "bad.tsv").write_text("region\tlabels\nx\tLeft-Amygdala\n")
+    with pytest.raises(InputError, match="'Left-Amygdala' is not in the lookup table"):
+        load_regions(tmp_path / "bad.tsv", lookup)
+
+
+def test_malformed_lookup_table(tmp_path):
+    lookup = tmp_path / "dseg.tsv"
+    lookup.write_text("label\tname\n1\tx\n")
+    with pytest.raises(InputError, match="'index' and 'name'"):
+        load_regions(write(tmp_path, "region\tlabels\nx\t1\n"), lookup)

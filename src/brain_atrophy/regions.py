@@ -1,8 +1,9 @@
 """Region tables: a region is a named set of integer labels.
 
 A table is a TSV with the columns ``region`` and ``labels`` (space-separated integers; a range
-``a-b`` stands for every integer from a to b); other columns (``description``, ``source``)
-document it and are ignored here.
+``a-b`` stands for every integer from a to b; or label names, looked up in a BIDS ``dseg.tsv``
+with columns ``index`` and ``name``); other columns (``description``, ``source``) document it
+and are ignored here.
 """
 
 from __future__ import annotations
@@ -17,13 +18,21 @@ REGION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 LABEL_TOKEN = re.compile(r"(\d+)(?:-(\d+))?")
 
 
-def parse_labels(text: str) -> tuple[int, ...]:
-    """'2 41 1000-1003' → (2, 41, 1000, 1001, 1002, 1003); raises ValueError on anything else."""
+def parse_labels(text: str, names: dict[str, int] | None = None) -> tuple[int, ...]:
+    """'2 41 1000-1003' → (2, 41, 1000, 1001, 1002, 1003); with ``names`` (a dseg.tsv lookup) a
+    token may also be a label name ('Left-Thalamus'). Raises ValueError on anything else."""
     labels: list[int] = []
     for token in text.split():
         match = LABEL_TOKEN.fullmatch(token)
         if not match:
-            raise ValueError(f"'{token}' is not a label number or a range a-b")
+            if names is None:
+                raise ValueError(
+                    f"'{token}' is not a label number or a range a-b (and no dseg.tsv names labels)"
+                )
+            if token not in names:
+                raise ValueError(f"label name '{token}' is not in the lookup table")
+            labels.append(names[token])
+            continue
         first = int(match.group(1))
         last = int(match.group(2)) if match.group(2) else first
         if last < first:
@@ -36,7 +45,32 @@ def parse_labels(text: str) -> tuple[int, ...]:
     return tuple(sorted(set(labels)))
 
 
-def read_region_table(path) -> dict[str, tuple[int, ...]]:
+def read_label_names(path) -> dict[str, int]:
+    """{name: index} from a BIDS dseg.tsv lookup table (columns ``index`` and ``name``)."""
+    path = Path(path)
+    try:
+        rows = list(csv.DictReader(path.read_text().splitlines(), delimiter="\t"))
+    except OSError as err:
+        raise InputError(path, f"cannot read label lookup table ({err.strerror})") from None
+    if not rows or not {"index", "name"} <= set(rows[0]):
+        raise InputError(path, "a dseg.tsv lookup table needs tab-separated columns 'index' and 'name'")
+    names: dict[str, int] = {}
+    for line_number, row in enumerate(rows, start=2):
+        name, index = (row["name"] or "").strip(), (row["index"] or "").strip()
+        if not index.isdigit():
+            raise InputError(path, f"line {line_number}: index '{index}' is not a non-negative integer")
+        if name in names:
+            raise InputError(path, f"line {line_number}: name '{name}' appears twice")
+        names[name] = int(index)
+    return names
+
+
+def load_regions(region_table, label_table=None) -> dict[str, tuple[int, ...]]:
+    """The regions of ``region_table``, label names resolved through ``label_table`` if given."""
+    return read_region_table(region_table, read_label_names(label_table) if label_table else None)
+
+
+def read_region_table(path, names: dict[str, int] | None = None) -> dict[str, tuple[int, ...]]:
     """Read a region TSV into {region: labels}, in file order; faults are InputErrors."""
     path = Path(path)
     try:
@@ -61,7 +95,7 @@ def read_region_table(path) -> dict[str, tuple[int, ...]]:
         if name in regions:
             raise InputError(path, f"line {line_number}: region '{name}' is defined twice")
         try:
-            regions[name] = parse_labels(row["labels"] or "")
+            regions[name] = parse_labels(row["labels"] or "", names)
         except ValueError as err:
             raise InputError(path, f"line {line_number}, region '{name}': {err}") from None
     if not regions:

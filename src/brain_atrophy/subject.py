@@ -14,7 +14,7 @@ from .bids import read_sessions_table, session_dates, years_since_first
 from .images import read_label_image
 from .mosaic import centre_slices, draw_mosaic
 from .rates import subject_rate
-from .regions import read_region_table
+from .regions import load_regions
 from .volumes import label_counts, region_voxel_counts
 
 log = logging.getLogger(__name__)
@@ -80,9 +80,11 @@ def _format(value):
     return value
 
 
-def process_subject(subject: str, images: dict[str, str], sessions_tsv, region_tsv, subject_dir) -> None:
+def process_subject(
+    subject: str, images: dict[str, str], sessions_tsv, region_tsv, subject_dir, label_tsv=None
+) -> None:
     """Measure every session of ``subject`` and write its per-session, volume and rate tables."""
-    regions = read_region_table(region_tsv)
+    regions = load_regions(region_tsv, label_tsv)
     dates = session_dates(list(images), read_sessions_table(sessions_tsv), sessions_tsv)
     years = years_since_first(dates)
     paths = subject_paths(subject_dir, subject, images)
