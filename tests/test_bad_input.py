@@ -2,6 +2,7 @@
 
 import gzip
 import shutil
+import struct
 
 import nibabel as nib
 import numpy as np
@@ -62,6 +63,32 @@ def not_an_image(cohort):
     return path, "not a readable NIfTI"
 
 
+def nan_voxels(cohort):
+    path = label_image(cohort)
+    image = nib.load(path)
+    data = np.asanyarray(image.dataobj).astype(np.float32)
+    data[40, 40, 40] = np.nan
+    nib.save(nib.Nifti1Image(data, image.affine), path)
+    return path, "NaN or infinite"
+
+
+def zero_voxel_size(cohort):
+    path = label_image(cohort)
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    raw[80:84] = struct.pack("<f", 0.0)  # pixdim[1]
+    raw[252:256] = struct.pack("<hh", 0, 0)  # no qform/sform: the affine comes from pixdim
+    path.write_bytes(gzip.compress(bytes(raw)))
+    return path, "voxel size must be positive"
+
+
+def duplicate_acq_time(cohort):
+    path = cohort / "bids" / f"sub-{BAD_SUBJECT}" / f"sub-{BAD_SUBJECT}_sessions.tsv"
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].split("\t")[0] + "\t" + lines[1].split("\t")[1]
+    path.write_text("\n".join(lines) + "\n")
+    return path, "the same acq_time"
+
+
 def missing_acq_time(cohort):
     path = cohort / "bids" / f"sub-{BAD_SUBJECT}" / f"sub-{BAD_SUBJECT}_sessions.tsv"
     lines = path.read_text().splitlines()
@@ -70,7 +97,19 @@ def missing_acq_time(cohort):
     return path, "has no acq_time"
 
 
-@pytest.mark.parametrize("damage", [non_integral, four_d, truncated, not_an_image, missing_acq_time])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        non_integral,
+        four_d,
+        truncated,
+        not_an_image,
+        nan_voxels,
+        zero_voxel_size,
+        missing_acq_time,
+        duplicate_acq_time,
+    ],
+)
 def test_subject_fault_stops_with_a_clear_message(cohort, tmp_path, damage):
     bad_file, fault = damage(cohort)
     result, out, text = run(cohort, tmp_path)

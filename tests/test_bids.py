@@ -95,6 +95,7 @@ def test_sessions_table_and_years(tmp_path):
         ("session_id\tacq_time\nses-1\t2020-01-01\n", ["1", "2"], "no row for session 'ses-2'"),
         ("session_id\tacq_time\nses-1\t2020-01-01\nses-1\t2020-01-02\n", ["1"], "listed twice"),
         ("session_id\tdate\nses-1\t2020-01-01\n", ["1"], "lacks the column"),
+        ("session_id\tacq_time\nses-1\t2020-01-01\nses-2\t2020-01-01\n", ["1", "2"], "the same acq_time"),
     ],
 )
 def test_sessions_table_faults(tmp_path, text, sessions, fault):
@@ -103,3 +104,10 @@ def test_sessions_table_faults(tmp_path, text, sessions, fault):
     with pytest.raises(InputError, match=fault) as err:
         session_dates(sessions, read_sessions_table(path), path)
     assert str(path) in str(err.value)
+
+
+def test_sessions_out_of_label_order_are_timed_by_date(tmp_path):
+    path = tmp_path / "sub-01_sessions.tsv"
+    path.write_text("session_id\tacq_time\nses-2\t2021-01-01\nses-1\t2020-01-01\nses-3\t2020-07-02\n")
+    years = years_since_first(session_dates(["1", "2", "3"], read_sessions_table(path), path))
+    assert years["1"] == 0 and 0 < years["3"] < years["2"]

@@ -12,7 +12,8 @@ JOB_HEADER = re.compile(r"^\s*(?:local)?rule (\w+):$")  # grouped jobs are inden
 SUBJECT = re.compile(r"^\s+wildcards: .*subject=([a-zA-Z0-9]+)")
 # the group job and the report jobs that follow it
 GROUP_LEVEL = {
-    (rule, None) for rule in ("group_statistics", "quality_control", "figures", "qc_flagged", "methods")
+    (rule, None)
+    for rule in ("group_statistics", "quality_control", "figures", "qc_flagged", "methods", "check_inputs")
 }
 BASE_CONFIG = """bids_dir: cohort/bids
 segmentation_dir: cohort/derivatives/segmentation

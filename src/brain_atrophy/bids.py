@@ -143,6 +143,14 @@ def session_dates(sessions: list[str], table: dict[str, datetime], table_path) -
         if table[session] is None:
             raise InputError(table_path, f"session 'ses-{session}' has no acq_time")
         dates[session] = table[session]
+    seen: dict[datetime, str] = {}
+    for session, when in sorted(dates.items()):
+        if when in seen:
+            raise InputError(
+                table_path,
+                f"sessions 'ses-{seen[when]}' and 'ses-{session}' have the same acq_time {when.isoformat()}",
+            )
+        seen[when] = session
     return dates
 
 
