@@ -1,5 +1,6 @@
 """Real Snakemake runs of the whole pipeline on a generated cohort."""
 
+import json
 import os
 import signal
 import subprocess
@@ -127,6 +128,10 @@ def test_volumes_equal_an_independent_count(demo_run):
             row_of = (volumes["participant_id"] == sub) & (volumes["session_id"] == ses)
             measured = volumes.loc[row_of & (volumes["region"] == region), "volume_mm3"]
             assert measured.iloc[0] == pytest.approx(expected, rel=1e-6)
+        labelled = volumes.loc[
+            (volumes["participant_id"] == sub) & (volumes["session_id"] == ses), "labelled_mm3"
+        ]
+        assert labelled.iloc[0] == pytest.approx((data > 0).sum() * voxel, rel=1e-6)
 
 
 def test_a_finished_run_plans_nothing(demo_run):
@@ -191,3 +196,14 @@ def test_a_second_run_on_the_same_directory_is_refused(demo_run, tmp_path):
         os.killpg(first.pid, signal.SIGCONT)
         output, _ = first.communicate(timeout=300)
     assert first.returncode == 0, output
+
+
+def test_labelled_volume_as_head_size_covariate(tiny_cohort, tmp_path):
+    out = tmp_path / "results"
+    run_snakemake(*cohort_config(tiny_cohort, out, covariates=["icv", "age"]), cwd=tmp_path)
+    description = json.loads((out / "group" / "analysis.json").read_text())
+    volumes = read(out / "group" / "volumes.tsv")
+    baseline = volumes.sort_values("years").drop_duplicates("participant_id")["labelled_mm3"]
+    assert description["covariate_reference_values"]["icv"] == pytest.approx(baseline.mean())
+    assert description["covariates"] == ["icv", "age"]
+    assert read(out / "group" / "rates_by_group.tsv")["converged"].all()

@@ -460,6 +460,17 @@ def model_rates(
     }
 
 
+# The covariate name that means "each subject's labelled (intracranial) volume at its first
+# scan, measured from the label images", unless participants.tsv has a column of that name.
+LABELLED_VOLUME = "icv"
+
+
+def baseline_labelled_volume(volumes: pd.DataFrame) -> pd.Series:
+    """Each subject's labelled volume (mm³) at its first session, indexed by participant_id."""
+    first = volumes.sort_values("years", kind="stable").drop_duplicates("participant_id")
+    return first.set_index("participant_id")["labelled_mm3"].rename(LABELLED_VOLUME)
+
+
 EXCLUDED_COLUMNS = ["participant_id", "session_id", "kind", "reason"]
 
 
@@ -519,7 +530,11 @@ def analyse(
         for table in error_tables
         for r in read_tsv(table).itertuples()
     ]
-    participants = read_participants(participants_path, settings.all_covariates)
+    participants = read_participants(
+        participants_path, [c for c in settings.all_covariates if c != LABELLED_VOLUME]
+    )
+    if LABELLED_VOLUME in settings.all_covariates and LABELLED_VOLUME not in participants.columns:
+        participants[LABELLED_VOLUME] = baseline_labelled_volume(volumes).reindex(participants.index)
     analysed, excluded_by_config = apply_exclusions(volumes, exclusions)
     left_out += excluded_by_config
     windowed = apply_window(

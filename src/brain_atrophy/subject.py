@@ -19,8 +19,10 @@ from .volumes import label_counts, region_voxel_counts
 
 log = logging.getLogger(__name__)
 
-SESSION_COLUMNS = ["region", "volume_mm3", "n_voxels"]
-VOLUME_COLUMNS = ["participant_id", "session_id", "acq_time", "years", "region", "volume_mm3", "n_voxels"]
+SESSION_COLUMNS = ["region", "volume_mm3", "n_voxels", "labelled_mm3"]
+VOLUME_COLUMNS = [
+    "participant_id", "session_id", "acq_time", "years", "region", "volume_mm3", "n_voxels", "labelled_mm3",
+]  # fmt: skip
 RATE_COLUMNS = [
     "participant_id",
     "region",
@@ -32,11 +34,18 @@ RATE_COLUMNS = [
 
 
 def session_volumes(image_path, regions: dict[str, tuple[int, ...]], image=None) -> list[dict]:
-    """Volume (mm³) and voxel count of every region in one label image."""
+    """Volume (mm³) and voxel count of every region in one label image, and the volume of all
+    labelled voxels (``labelled_mm3``: the segmented intracranial volume when the segmenter
+    labels CSF, as FreeSurfer and SynthSeg do — a head-size covariate)."""
     image = image or read_label_image(image_path)
-    counts = region_voxel_counts(label_counts(image.voxels, image_path), regions)
+    label_totals = label_counts(image.voxels, image_path)
+    counts = region_voxel_counts(label_totals, regions)
     voxel_mm3 = image.voxel_volume_mm3
-    return [{"region": name, "volume_mm3": n * voxel_mm3, "n_voxels": n} for name, n in counts.items()]
+    labelled = sum(label_totals.values()) * voxel_mm3
+    return [
+        {"region": name, "volume_mm3": n * voxel_mm3, "n_voxels": n, "labelled_mm3": labelled}
+        for name, n in counts.items()
+    ]
 
 
 def subject_paths(subject_dir, subject: str, sessions) -> dict:
