@@ -1,34 +1,25 @@
-"""QC mosaics: each session's region outlines on its label image (per subject, or the flagged sessions)."""
+"""QC mosaic of the cohort's flagged sessions (at most params.max_sessions), for the report."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the package ships with the workflow
 
+from brain_atrophy.group import read_tsv  # noqa: E402
 from brain_atrophy.mosaic import qc_mosaic  # noqa: E402
 from brain_atrophy.regions import load_regions  # noqa: E402
 from brain_atrophy.scripting import run_script  # noqa: E402
 
 
 def main(smk):
-    regions = load_regions(smk.input.regions, smk.input.get("label_table"))
-    if "qc" in smk.input.keys():  # the flagged sessions of the whole cohort, flagged first
-        from brain_atrophy.group import read_tsv
-
-        qc = read_tsv(smk.input.qc)
-        flagged = qc[qc["flagged"]].head(smk.params.max_sessions)
-        rows = [
-            (subject, session, smk.params.images[subject[4:]][session[4:]])
-            for subject, session in zip(flagged["participant_id"], flagged["session_id"], strict=True)
-        ]
-        title = f"{int(qc['flagged'].sum())} flagged sessions (showing {len(rows)})"
-    else:
-        rows = [
-            (f"sub-{smk.wildcards.subject}", f"ses-{s}", p)
-            for s, p in zip(smk.params.sessions, smk.input.images, strict=True)
-        ]
-        title = ""
-    qc_mosaic(rows, regions, smk.output[0], title)
+    qc = read_tsv(smk.input.qc)
+    flagged = qc[qc["flagged"]].head(smk.params.max_sessions)
+    rows = [
+        (subject, session, smk.params.images[subject[4:]][session[4:]])
+        for subject, session in zip(flagged["participant_id"], flagged["session_id"], strict=True)
+    ]
+    title = f"{int(qc['flagged'].sum())} flagged sessions (showing {len(rows)})"
+    qc_mosaic(rows, load_regions(smk.input.regions, smk.input.get("label_table")), smk.output[0], title)
 
 
 run_script(snakemake, main)
