@@ -22,9 +22,8 @@ def group_colours(groups) -> dict:
 def trajectories(volumes: pd.DataFrame, rates: pd.DataFrame, region: str, path) -> None:
     """Each subject's volume as % of its baseline over years, by group, with the mixed model's
     group rate as a line and its CI as a band."""
-    data = volumes[(volumes["region"] == region) & volumes["in_window"]].sort_values(
-        ["participant_id", "years"]
-    )
+    analysed = volumes["in_window"] & ~volumes["excluded"]  # what the model saw
+    data = volumes[(volumes["region"] == region) & analysed].sort_values(["participant_id", "years"])
     region_rates = rates[rates["region"] == region]
     colours = group_colours(region_rates["group"])
     fig, ax = plt.subplots(figsize=(7, 4.5))
