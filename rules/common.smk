@@ -10,7 +10,7 @@ from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from brain_atrophy.bids import find_label_images  # noqa: E402
+from brain_atrophy.bids import find_freesurfer_long, find_label_images  # noqa: E402
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -61,9 +61,14 @@ def region_inputs(wildcards):
     return inputs
 
 
-LABEL_IMAGES = find_label_images(
-    config["segmentation_dir"], config["segmentation_filters"]
-)
+if config["segmentation_layout"] == "freesurfer_long":
+    LABEL_IMAGES = find_freesurfer_long(
+        config["segmentation_dir"], config["freesurfer_volume"]
+    )
+else:
+    LABEL_IMAGES = find_label_images(
+        config["segmentation_dir"], config["segmentation_filters"]
+    )
 SUBJECTS = sorted(LABEL_IMAGES)
 if not SUBJECTS:
     # not an error at parse time: --lint and --help must work before any data exists;

@@ -93,6 +93,35 @@ def find_label_images(
     return found
 
 
+FREESURFER_LONG = re.compile(r"(?:sub-)?([a-zA-Z0-9]+)_(?:ses-)?([a-zA-Z0-9]+)\.long\.(.+)")
+
+
+def find_freesurfer_long(subjects_dir, volume: str = "aseg.mgz") -> dict[str, dict[str, str]]:
+    """{subject: {session: path}} from FreeSurfer's longitudinal stream:
+    ``SUBJECTS_DIR/<subject>_<session>.long.<base>/mri/<volume>`` (the ``sub-``/``ses-``
+    prefixes are optional). Two longitudinal runs of one session are an error."""
+    found: dict[str, dict[str, str]] = {}
+    try:
+        entries = sorted(os.scandir(subjects_dir), key=lambda e: e.name)
+    except FileNotFoundError:
+        return found
+    for entry in entries:
+        match = FREESURFER_LONG.fullmatch(entry.name)
+        if not match or not entry.is_dir():
+            continue
+        subject, session = match.group(1), match.group(2)
+        path = os.path.join(entry.path, "mri", volume)
+        if not os.path.exists(path):
+            continue
+        if session in found.get(subject, {}):
+            raise InputError(
+                subjects_dir,
+                f"two longitudinal runs for sub-{subject} ses-{session} ({entry.name} and another)",
+            )
+        found.setdefault(subject, {})[session] = path
+    return found
+
+
 def parse_acq_time(text: str) -> datetime:
     """ISO 8601 date or date-time (BIDS ``acq_time``); a trailing Z is UTC."""
     value = text.strip()
