@@ -42,6 +42,13 @@ PAIRWISE_COLUMNS = [
 ]  # fmt: skip
 
 
+POWER_COLUMNS = [
+    "region", "group", "reference_group", "reduction", "excess_pct_per_year",
+    "detectable_difference_pct_per_year", "slope_sd", "residual_sd", "schedule_weeks", "alpha", "power",
+    "n_per_arm", "model",
+]  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the group analysis does; every field is a config key (see the schema)."""
@@ -455,7 +462,7 @@ def model_rates(
         "group_differences": differences,
         "pairwise_differences": pairwise,
         "sensitivity": sensitivity,
-        "power": pd.DataFrame(powers),
+        "power": pd.DataFrame(powers, columns=POWER_COLUMNS),
         "description": description,
     }
 
