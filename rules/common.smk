@@ -10,7 +10,7 @@ from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from brain_atrophy.bids import find_freesurfer_long, find_label_images  # noqa: E402
+from brain_atrophy.bids import find_freesurfer_long, find_session_images  # noqa: E402
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -61,14 +61,23 @@ def region_inputs(wildcards):
     return inputs
 
 
+# The label images and, where the segmentation dataset has them on the same grid, the T1w
+# images they were segmented from (the QC mosaics outline the regions on them).
 if config["segmentation_layout"] == "freesurfer_long":
     LABEL_IMAGES = find_freesurfer_long(
         config["segmentation_dir"], config["freesurfer_volume"]
     )
-else:
-    LABEL_IMAGES = find_label_images(
-        config["segmentation_dir"], config["segmentation_filters"]
+    T1W_IMAGES = (
+        find_freesurfer_long(config["segmentation_dir"], config["freesurfer_t1w"])
+        if config["use_t1w"]
+        else {}
     )
+else:
+    wanted = {"dseg": config["segmentation_filters"]}
+    if config["use_t1w"]:
+        wanted["T1w"] = config["t1w_filters"]
+    found = find_session_images(config["segmentation_dir"], wanted)
+    LABEL_IMAGES, T1W_IMAGES = found["dseg"], found.get("T1w", {})
 SUBJECTS = sorted(LABEL_IMAGES)
 if not SUBJECTS:
     # not an error at parse time: --lint and --help must work before any data exists;
@@ -105,6 +114,17 @@ def subject_session_labels(wildcards):
 def subject_images(wildcards):
     sessions = LABEL_IMAGES[wildcards.subject]
     return [sessions[s] for s in subject_session_labels(wildcards)]
+
+
+def subject_t1w_sessions(wildcards):
+    """The subject's sessions that have a T1w beside their label image."""
+    t1w = T1W_IMAGES.get(wildcards.subject, {})
+    return [s for s in subject_session_labels(wildcards) if s in t1w]
+
+
+def subject_t1w_images(wildcards):
+    t1w = T1W_IMAGES.get(wildcards.subject, {})
+    return [t1w[s] for s in subject_t1w_sessions(wildcards)]
 
 
 def subject_sessions_table(wildcards):

@@ -78,6 +78,7 @@ rule qc_flagged:
         "../envs/atrophy.yaml"
     params:
         images=LABEL_IMAGES,
+        t1w=T1W_IMAGES,
         max_sessions=12,
     script:
         "../scripts/qc_mosaic.py"

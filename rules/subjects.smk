@@ -7,6 +7,7 @@ rule subject_volumes:
     input:
         unpack(region_inputs),
         images=subject_images,
+        t1w=subject_t1w_images,
         sessions=subject_sessions_table,
     output:
         report(
@@ -23,5 +24,6 @@ rule subject_volumes:
         "../envs/atrophy.yaml"
     params:
         sessions=subject_session_labels,
+        t1w_sessions=subject_t1w_sessions,
     script:
         "../scripts/subject_volumes.py"

@@ -15,7 +15,12 @@ def main(smk):
     qc = read_tsv(smk.input.qc)
     flagged = qc[qc["flagged"]].head(smk.params.max_sessions)
     rows = [
-        (subject, session, smk.params.images[subject[4:]][session[4:]])
+        (
+            subject,
+            session,
+            smk.params.images[subject[4:]][session[4:]],
+            smk.params.t1w.get(subject[4:], {}).get(session[4:]),
+        )
         for subject, session in zip(flagged["participant_id"], flagged["session_id"], strict=True)
     ]
     title = f"{int(qc['flagged'].sum())} flagged sessions (showing {len(rows)})"

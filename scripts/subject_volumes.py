@@ -21,6 +21,7 @@ def main(smk):
             sessions_tsv=smk.input.sessions,
             region_tsv=smk.input.regions,
             label_tsv=smk.input.get("label_table"),
+            t1w_images=dict(zip(smk.params.t1w_sessions, smk.input.t1w, strict=True)),
             subject_dir=smk.output[0],
         )
     except InputError as err:

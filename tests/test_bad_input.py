@@ -1,6 +1,7 @@
 """Bad inputs through real Snakemake runs: a clear error naming the file, nothing partial left."""
 
 import gzip
+import json
 import shutil
 import struct
 
@@ -97,9 +98,40 @@ def missing_acq_time(cohort):
     return path, "has no acq_time"
 
 
+def sessions_table(cohort):
+    return cohort / "bids" / f"sub-{BAD_SUBJECT}" / f"sub-{BAD_SUBJECT}_sessions.tsv"
+
+
+def unparsable_acq_time(cohort):
+    path = sessions_table(cohort)
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].split("\t")[0] + "\tlast tuesday"
+    path.write_text("\n".join(lines) + "\n")
+    return path, "is not an ISO 8601 date"
+
+
+def missing_sessions_row(cohort):
+    path = sessions_table(cohort)
+    lines = [line for line in path.read_text().splitlines() if not line.startswith("ses-w24\t")]
+    path.write_text("\n".join(lines) + "\n")
+    return path, "no row for session 'ses-w24'"
+
+
+def t1w_on_another_grid(cohort):
+    labels = label_image(cohort)
+    image = nib.load(labels)
+    shape = tuple(n + 2 for n in image.shape)
+    path = labels.with_name(labels.name.replace("_dseg", "_T1w"))
+    nib.save(nib.Nifti1Image(np.full(shape, 100, dtype=np.int16), image.affine), path)
+    return path, "T1w grid"
+
+
 @pytest.mark.parametrize(
     "damage",
     [
+        unparsable_acq_time,
+        missing_sessions_row,
+        t1w_on_another_grid,
         non_integral,
         four_d,
         truncated,
@@ -198,3 +230,53 @@ def test_regions_named_through_the_top_level_dseg_tsv(cohort, tmp_path):
     by_code = [line.split("\t")[5] for line in volumes if "\tthalamus_by_code\t" in line]
     n_sessions = len(list((cohort / "derivatives" / "segmentation").glob("sub-*/ses-*")))
     assert by_name == by_code and len(by_name) == n_sessions
+
+
+def test_sessions_listed_out_of_order_are_timed_by_date(cohort, tmp_path):
+    reference, out_reference, text = run(cohort, tmp_path / "in-order")
+    assert reference.returncode == 0, text
+    path = sessions_table(cohort)
+    header, *rows = path.read_text().splitlines()
+    path.write_text("\n".join([header, *reversed(rows)]) + "\n")
+    result, out, text = run(cohort, tmp_path / "reversed")
+    assert result.returncode == 0, text
+    for table in ("volumes.tsv", "subject_rates.tsv", "rates_by_group.tsv"):
+        assert (out / "group" / table).read_text() == (out_reference / "group" / table).read_text()
+
+
+def test_non_bids_label_in_the_tree_is_refused_before_anything_runs(cohort, tmp_path):
+    segmentation = cohort / "derivatives" / "segmentation"
+    (segmentation / "sub-OCR01").rename(segmentation / "sub-OCR01;rm -rf ~")
+    result, out, text = run(cohort, tmp_path)
+    assert result.returncode != 0
+    assert "participant label 'OCR01;rm -rf ~' has characters outside BIDS' [a-zA-Z0-9]" in text
+    assert "sub-OCR01;rm -rf ~" in text
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "table, fault",
+    [
+        ("region\tcodes\nthalamus\t10 49\n", "labels"),
+        ("region\tlabels\nthalamus\t10 forty-nine\n", "forty-nine"),
+    ],
+)
+def test_malformed_region_table_stops_naming_the_table(cohort, tmp_path, table, fault):
+    path = tmp_path / "regions.tsv"
+    path.write_text(table)
+    result, out, text = run(cohort, tmp_path, regions=str(path))
+    assert result.returncode != 0
+    message = [line for line in text.splitlines() if line.startswith("brain-atrophy: ERROR")]
+    assert message and str(path) in message[0] and fault in message[0], text
+    assert not (out / "group" / "rates_by_group.tsv").exists()
+
+
+def test_region_absent_from_every_image_is_reported_not_fatal(cohort, tmp_path):
+    path = tmp_path / "regions.tsv"
+    path.write_text("region\tlabels\nthalamus\t10 49\nnowhere\t9999\n")
+    result, out, text = run(cohort, tmp_path, regions=str(path))
+    assert result.returncode == 0, text
+    rates = (out / "group" / "rates_by_group.tsv").read_text()
+    assert "thalamus" in rates and "nowhere" not in rates
+    assert "nowhere" in json.loads((out / "group" / "analysis.json").read_text())["regions_not_modelled"]
+    assert "absent:nowhere" in (out / "group" / "qc.tsv").read_text()

@@ -6,6 +6,7 @@ import pytest
 
 from brain_atrophy.bids import (
     find_label_images,
+    find_session_images,
     parse_acq_time,
     parse_entities,
     read_sessions_table,
@@ -55,6 +56,22 @@ def test_filters_choose_among_several_label_images(tmp_path):
         find_label_images(tmp_path)
     found = find_label_images(tmp_path, {"desc": "aseg"})
     assert found["01"]["1"].endswith("desc-aseg_dseg.nii.gz")
+
+
+def test_one_walk_finds_label_images_and_their_t1w(tmp_path):
+    touch(tmp_path, "sub-01/ses-1/anat/sub-01_ses-1_dseg.nii.gz")
+    touch(tmp_path, "sub-01/ses-1/anat/sub-01_ses-1_desc-preproc_T1w.nii.gz")
+    touch(tmp_path, "sub-01/ses-1/anat/sub-01_ses-1_space-MNI152_desc-preproc_T1w.nii.gz")
+    touch(tmp_path, "sub-01/ses-2/anat/sub-01_ses-2_dseg.nii.gz")  # no T1w: the mosaic uses the labels
+    with pytest.raises(InputError, match="2 T1w images match.*'t1w_filters'"):
+        find_session_images(tmp_path, {"dseg": {}, "T1w": {}})
+    found = find_session_images(tmp_path, {"dseg": {}, "T1w": {"space": "orig"}})
+    assert found["T1w"] == {} and set(found["dseg"]["01"]) == {"1", "2"}
+    touch(tmp_path, "sub-01/ses-1/anat/sub-01_ses-1_space-orig_desc-preproc_T1w.nii.gz")
+    found = find_session_images(tmp_path, {"dseg": {}, "T1w": {"space": "orig"}})
+    assert found["T1w"] == {
+        "01": {"1": str(tmp_path / "sub-01/ses-1/anat/sub-01_ses-1_space-orig_desc-preproc_T1w.nii.gz")}
+    }
 
 
 def test_non_bids_label_is_refused(tmp_path):

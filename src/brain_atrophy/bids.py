@@ -62,9 +62,17 @@ def find_label_images(
     ``filters`` keeps only files whose entities have the given values (e.g. {"desc": "aseg"});
     more than one match in a session is an error that asks for a filter.
     """
-    filters = filters or {}
-    found: dict[str, dict[str, str]] = {}
-    for sub_dir, sub_path in sorted(_subdirs(str(segmentation_dir), "sub-")):
+    return find_session_images(segmentation_dir, {suffix: filters or {}})[suffix]
+
+
+def find_session_images(
+    derivatives_dir, wanted: dict[str, dict[str, str]]
+) -> dict[str, dict[str, dict[str, str]]]:
+    """{suffix: {subject: {session: path}}} for every suffix in ``wanted`` (suffix → entity
+    filters), from one walk of ``sub-*/ses-*/anat/`` (e.g. the label image and the T1w it was
+    segmented from). More than one match of a suffix in a session is an error."""
+    found: dict[str, dict[str, dict[str, str]]] = {suffix: {} for suffix in wanted}
+    for sub_dir, sub_path in sorted(_subdirs(str(derivatives_dir), "sub-")):
         subject = check_label("participant", sub_dir[4:], sub_path)
         for ses_dir, ses_path in sorted(_subdirs(sub_path, "ses-")):
             session = check_label("session", ses_dir[4:], ses_path)
@@ -73,24 +81,25 @@ def find_label_images(
                 names = os.listdir(anat)
             except FileNotFoundError:
                 continue
-            matches = []
-            for name in names:
-                entities = parse_entities(name, suffix)
-                if entities is None:
-                    continue
-                if entities.get("sub") != subject or entities.get("ses") != session:
-                    continue
-                if all(entities.get(key) == value for key, value in filters.items()):
-                    matches.append(name)
-            if len(matches) > 1:
-                raise InputError(
-                    anat,
-                    f"{len(matches)} {suffix} images match ({', '.join(sorted(matches))}); "
-                    "choose one with 'segmentation_filters' in the config",
-                )
-            if matches:
-                found.setdefault(subject, {})[session] = os.path.join(anat, matches[0])
+            for suffix, filters in wanted.items():
+                matches = [name for name in names if _matches(name, suffix, subject, session, filters)]
+                if len(matches) > 1:
+                    option = "segmentation_filters" if suffix == "dseg" else f"{suffix.lower()}_filters"
+                    raise InputError(
+                        anat,
+                        f"{len(matches)} {suffix} images match ({', '.join(sorted(matches))}); "
+                        f"choose one with '{option}' in the config",
+                    )
+                if matches:
+                    found[suffix].setdefault(subject, {})[session] = os.path.join(anat, matches[0])
     return found
+
+
+def _matches(name: str, suffix: str, subject: str, session: str, filters: dict[str, str]) -> bool:
+    entities = parse_entities(name, suffix)
+    if entities is None or entities.get("sub") != subject or entities.get("ses") != session:
+        return False
+    return all(entities.get(key) == value for key, value in filters.items())
 
 
 FREESURFER_LONG = re.compile(r"(?:sub-)?([a-zA-Z0-9]+)_(?:ses-)?([a-zA-Z0-9]+)\.long\.(.+)")
@@ -161,6 +170,27 @@ def read_sessions_table(path) -> dict[str, datetime]:
                 f"line {line_number}: acq_time '{raw_time}' of session '{raw_id}' is not an ISO 8601 date",
             ) from None
     return dates
+
+
+def read_session_numbers(path, column: str) -> dict[str, float | None]:
+    """{session label: value} of an optional numeric column of ``sub-<label>_sessions.tsv``
+    (e.g. ``icv``); empty when the table lacks the column, None for 'n/a'."""
+    path = Path(path)
+    reader = csv.DictReader(path.read_text().splitlines(), delimiter="\t")
+    if column not in (reader.fieldnames or []):
+        return {}
+    values: dict[str, float | None] = {}
+    for line_number, row in enumerate(reader, start=2):
+        raw_id = (row["session_id"] or "").strip()
+        raw = (row[column] or "").strip()
+        try:
+            value = None if raw in ("", "n/a") else float(raw)
+        except ValueError:
+            raise InputError(path, f"line {line_number}: {column} '{raw}' is not a number") from None
+        if value is not None and not value > 0:
+            raise InputError(path, f"line {line_number}: {column} must be positive, not {raw}")
+        values[raw_id[4:] if raw_id.startswith("ses-") else raw_id] = value
+    return values
 
 
 def session_dates(sessions: list[str], table: dict[str, datetime], table_path) -> dict[str, datetime]:

@@ -467,15 +467,24 @@ def model_rates(
     }
 
 
-# The covariate name that means "each subject's labelled (intracranial) volume at its first
-# scan, measured from the label images", unless participants.tsv has a column of that name.
+# The covariate name that means "each subject's intracranial volume at its first scan" (from
+# sessions.tsv or measured from the label images), unless participants.tsv has that column.
 LABELLED_VOLUME = "icv"
 
 
-def baseline_labelled_volume(volumes: pd.DataFrame) -> pd.Series:
-    """Each subject's labelled volume (mm³) at its first session, indexed by participant_id."""
+def baseline_icv(volumes: pd.DataFrame) -> tuple[pd.Series, str]:
+    """Each subject's intracranial volume (mm³) at its first session, indexed by
+    participant_id, and where it came from: the sessions.tsv ``icv`` column when every subject
+    has it there, else the labelled volume of the first label image."""
     first = volumes.sort_values("years", kind="stable").drop_duplicates("participant_id")
-    return first.set_index("participant_id")["labelled_mm3"].rename(LABELLED_VOLUME)
+    first = first.set_index("participant_id")
+    if "session_icv_mm3" in first and first["session_icv_mm3"].notna().all():
+        return first["session_icv_mm3"].rename(
+            LABELLED_VOLUME
+        ), "sessions.tsv icv at each subject's first session"
+    return first["labelled_mm3"].rename(
+        LABELLED_VOLUME
+    ), "labelled volume of each subject's first label image"
 
 
 EXCLUDED_COLUMNS = ["participant_id", "session_id", "kind", "reason"]
@@ -540,8 +549,12 @@ def analyse(
     participants = read_participants(
         participants_path, [c for c in settings.all_covariates if c != LABELLED_VOLUME]
     )
-    if LABELLED_VOLUME in settings.all_covariates and LABELLED_VOLUME not in participants.columns:
-        participants[LABELLED_VOLUME] = baseline_labelled_volume(volumes).reindex(participants.index)
+    icv_source = None
+    if LABELLED_VOLUME in settings.all_covariates:
+        icv_source = "participants.tsv icv"
+        if LABELLED_VOLUME not in participants.columns:
+            icv, icv_source = baseline_icv(volumes)
+            participants[LABELLED_VOLUME] = icv.reindex(participants.index)
     analysed, excluded_by_config = apply_exclusions(volumes, exclusions)
     left_out += excluded_by_config
     windowed = apply_window(
@@ -559,6 +572,7 @@ def analyse(
     )
     tables["excluded"] = pd.DataFrame(left_out, columns=EXCLUDED_COLUMNS)
     tables["description"]["left_out"] = left_out
+    tables["description"]["icv_source"] = icv_source
     tables["description"]["n_sessions_in_window"] = int(
         windowed[["participant_id", "session_id"]].drop_duplicates().shape[0]
     )

@@ -54,6 +54,17 @@ def voxel_volume_mm3(affine: np.ndarray) -> float:
     return float(abs(np.linalg.det(np.asarray(affine, dtype=float)[:3, :3])))
 
 
+def same_grid(a: LabelImage, b: LabelImage, tolerance_mm: float = 1e-3) -> bool:
+    """Whether two images share a voxel grid: the same shape and affines equal to ``tolerance_mm``."""
+    return a.shape == b.shape and bool(np.allclose(a.affine, b.affine, atol=tolerance_mm, rtol=0))
+
+
+def describe_grid(image: LabelImage) -> str:
+    """'256×256×256 of 1×1×1 mm' (voxel sizes from the affine's columns)."""
+    sizes = np.linalg.norm(np.asarray(image.affine, dtype=float)[:3, :3], axis=0)
+    return "×".join(str(n) for n in image.shape) + " of " + "×".join(f"{v:.3g}" for v in sizes) + " mm"
+
+
 def gunzip(raw: bytes, source) -> bytes:
     """Decompress a whole gzip file; a damaged stream is an InputError naming ``source``."""
     expected = int.from_bytes(raw[-4:], "little")  # ISIZE: uncompressed size mod 2**32
@@ -139,7 +150,10 @@ def _read_with_nibabel(path: Path) -> LabelImage:
 
 
 def read_label_image(path) -> LabelImage:
-    """Read a 3D label image (NIfTI-1/2, .nii or .nii.gz; MGZ/MGH) and check its header."""
+    """Read a 3D image (NIfTI-1/2, .nii or .nii.gz; MGZ/MGH) and check its header.
+
+    The voxels are returned as stored, so this reads a T1w as well as a label image; whether
+    they are valid labels is checked when they are counted."""
     path = Path(path)
     name = path.name.lower()
     if not path.is_file():

@@ -11,13 +11,28 @@ QC_COLUMNS = [
 ]  # fmt: skip
 
 
+GRID_TOLERANCE = 1e-3
+
+
+def grid_changed(data: pd.DataFrame) -> pd.Series:
+    """Rows whose voxel volume departs from the subject's first session's (sorted by years)."""
+    if "voxel_mm3" not in data:
+        return pd.Series(False, index=data.index)
+    first = data.sort_values("years", kind="stable").groupby("participant_id")["voxel_mm3"].first()
+    baseline = data["participant_id"].map(first)
+    return (data["voxel_mm3"] / baseline - 1).abs() > GRID_TOLERANCE
+
+
 def session_flags(volumes: pd.DataFrame, max_change_pct_per_year: float, min_voxels: int) -> pd.DataFrame:
     """One row per session: which checks it fails (``flags``, ';'-separated) and its subject's
     usable sessions and follow-up.
 
     - ``implausible_change:<region>``: the annualized change from the subject's previous
       session differs from the subject's own rate by more than ``max_change_pct_per_year``;
-    - ``absent:<region>`` / ``tiny:<region>``: no voxels, or fewer than ``min_voxels``.
+    - ``absent:<region>`` / ``tiny:<region>``: no voxels, or fewer than ``min_voxels``;
+    - ``grid_change``: the label image's voxel volume differs from the subject's first
+      session's by more than 0.1 % (a change of scanner protocol or of resampling, a known
+      source of spurious volume change).
     """
     data = volumes.sort_values(["participant_id", "region", "years"], kind="stable").copy()
     log_volume = np.log(data["volume_mm3"].where(data["volume_mm3"] > 0))
@@ -35,11 +50,14 @@ def session_flags(volumes: pd.DataFrame, max_change_pct_per_year: float, min_vox
     data["implausible"] = deviation > max_change_pct_per_year
     data["absent"] = data["n_voxels"] == 0
     data["tiny"] = (data["n_voxels"] > 0) & (data["n_voxels"] < min_voxels)
+    data["grid_change"] = grid_changed(data)
     rows = []
     for (subject, session), session_rows in data.groupby(["participant_id", "session_id"], sort=True):
         flags = [f"implausible_change:{r}" for r in session_rows.loc[session_rows["implausible"], "region"]]
         flags += [f"absent:{r}" for r in session_rows.loc[session_rows["absent"], "region"]]
         flags += [f"tiny:{r}" for r in session_rows.loc[session_rows["tiny"], "region"]]
+        if session_rows["grid_change"].any():
+            flags.append("grid_change")
         rows.append(
             {
                 "participant_id": subject,

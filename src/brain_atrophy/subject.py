@@ -10,19 +10,24 @@ import csv
 import logging
 from pathlib import Path
 
-from .bids import read_sessions_table, session_dates, years_since_first
-from .images import read_label_image
-from .mosaic import centre_slices, draw_mosaic
+from .bids import read_session_numbers, read_sessions_table, session_dates, years_since_first
+from .errors import InputError
+from .images import describe_grid, read_label_image, same_grid
+from .mosaic import draw_mosaic, session_row
 from .rates import subject_rate
 from .regions import load_regions
 from .volumes import label_counts, region_voxel_counts
 
 log = logging.getLogger(__name__)
 
-SESSION_COLUMNS = ["region", "volume_mm3", "n_voxels", "labelled_mm3"]
+SESSION_COLUMNS = ["region", "volume_mm3", "n_voxels", "labelled_mm3", "voxel_mm3"]
 VOLUME_COLUMNS = [
     "participant_id", "session_id", "acq_time", "years", "region", "volume_mm3", "n_voxels", "labelled_mm3",
+    "voxel_mm3", "session_icv_mm3",
 ]  # fmt: skip
+# A sessions.tsv column with each session's intracranial volume (mm³) from another tool
+# (e.g. FreeSurfer's eTIV), carried into the volume table as session_icv_mm3.
+SESSIONS_ICV_COLUMN = "icv"
 RATE_COLUMNS = [
     "participant_id",
     "region",
@@ -36,14 +41,21 @@ RATE_COLUMNS = [
 def session_volumes(image_path, regions: dict[str, tuple[int, ...]], image=None) -> list[dict]:
     """Volume (mm³) and voxel count of every region in one label image, and the volume of all
     labelled voxels (``labelled_mm3``: the segmented intracranial volume when the segmenter
-    labels CSF, as FreeSurfer and SynthSeg do — a head-size covariate)."""
+    labels CSF, as FreeSurfer and SynthSeg do — a head-size covariate), and the voxel volume
+    (``voxel_mm3``: a change between sessions means a change of protocol, flagged in QC)."""
     image = image or read_label_image(image_path)
     label_totals = label_counts(image.voxels, image_path)
     counts = region_voxel_counts(label_totals, regions)
     voxel_mm3 = image.voxel_volume_mm3
     labelled = sum(label_totals.values()) * voxel_mm3
     return [
-        {"region": name, "volume_mm3": n * voxel_mm3, "n_voxels": n, "labelled_mm3": labelled}
+        {
+            "region": name,
+            "volume_mm3": n * voxel_mm3,
+            "n_voxels": n,
+            "labelled_mm3": labelled,
+            "voxel_mm3": voxel_mm3,
+        }
         for name, n in counts.items()
     ]
 
@@ -89,24 +101,48 @@ def _format(value):
     return value
 
 
+def read_t1w(path, label_image, label_path):
+    """The session's T1w as a 3D array, which must share its label image's grid: a label image
+    on another grid was not segmented from this T1w (wrong file, or a resampled output)."""
+    t1w = read_label_image(path)
+    if not same_grid(t1w, label_image):
+        raise InputError(
+            path,
+            f"T1w grid ({describe_grid(t1w)}) differs from its label image {label_path} "
+            f"({describe_grid(label_image)}): the segmentation was not made on this T1w",
+        )
+    return t1w.voxels.reshape(t1w.shape, order="F")
+
+
 def process_subject(
-    subject: str, images: dict[str, str], sessions_tsv, region_tsv, subject_dir, label_tsv=None
+    subject: str,
+    images: dict[str, str],
+    sessions_tsv,
+    region_tsv,
+    subject_dir,
+    label_tsv=None,
+    t1w_images: dict[str, str] | None = None,
 ) -> None:
-    """Measure every session of ``subject`` and write its per-session, volume and rate tables."""
+    """Measure every session of ``subject`` and write its per-session, volume and rate tables,
+    and its QC mosaic (on the session's T1w where ``t1w_images`` has one)."""
     regions = load_regions(region_tsv, label_tsv)
+    t1w_images = t1w_images or {}
     dates = session_dates(list(images), read_sessions_table(sessions_tsv), sessions_tsv)
     years = years_since_first(dates)
+    icv = read_session_numbers(sessions_tsv, SESSIONS_ICV_COLUMN)
     paths = subject_paths(subject_dir, subject, images)
     long_rows = []
     mosaic_rows = []
     for session in sorted(images, key=lambda s: dates[s]):
         image = read_label_image(images[session])
+        t1w = read_t1w(t1w_images[session], image, images[session]) if session in t1w_images else None
         rows = session_volumes(images[session], regions, image)
-        # the QC mosaic needs only three slices: keep those, not the volume
-        mosaic_rows.append(
-            (f"sub-{subject}", f"ses-{session}", centre_slices(image.voxels.reshape(image.shape, order="F")))
+        # the QC mosaic needs only three slices: keep those, not the volumes
+        labels = image.voxels.reshape(image.shape, order="F")
+        mosaic_rows.append(session_row(f"sub-{subject}", f"ses-{session}", labels, t1w))
+        log.info(
+            "sub-%s ses-%s: %s%s", subject, session, images[session], " + T1w" if t1w is not None else ""
         )
-        log.info("sub-%s ses-%s: %s", subject, session, images[session])
         write_tsv(paths["sessions"][session], SESSION_COLUMNS, rows)
         for row in rows:
             long_rows.append(
@@ -116,6 +152,7 @@ def process_subject(
                     "acq_time": dates[session].isoformat(),
                     "years": years[session],
                     **row,
+                    "session_icv_mm3": float("nan") if icv.get(session) is None else icv[session],
                 }
             )
     write_tsv(paths["volumes"], VOLUME_COLUMNS, long_rows)

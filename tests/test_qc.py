@@ -1,0 +1,51 @@
+"""The QC table's per-session flags, on volumes with planted faults."""
+
+import pandas as pd
+
+from brain_atrophy.qc import session_flags
+
+
+def volumes(rows):
+    columns = ["participant_id", "session_id", "years", "region", "volume_mm3", "n_voxels", "voxel_mm3"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def steady(subject, region="thalamus", voxel=1.0, start=10_000.0, rate=-0.01, jump=None):
+    rows = []
+    for k, years in enumerate((0.0, 0.5, 1.0, 1.5)):
+        volume = start * (1 + rate) ** years * (jump if jump and k == 2 else 1)
+        size = voxel[k] if isinstance(voxel, tuple) else voxel
+        rows.append((subject, f"ses-{k}", years, region, volume, round(volume / size), size))
+    return rows
+
+
+def flags_of(table, subject, session):
+    row = table[(table["participant_id"] == subject) & (table["session_id"] == session)]
+    return row["flags"].item()
+
+
+def test_a_steady_subject_is_not_flagged():
+    table = session_flags(volumes(steady("sub-a")), max_change_pct_per_year=5, min_voxels=50)
+    assert not table["flagged"].any()
+    assert table["n_sessions"].eq(4).all() and table["followup_years"].eq(1.5).all()
+
+
+def test_a_jump_against_the_subjects_trend_is_flagged():
+    table = session_flags(volumes(steady("sub-a", jump=0.9)), max_change_pct_per_year=5, min_voxels=50)
+    assert "implausible_change:thalamus" in flags_of(table, "sub-a", "ses-2")
+    assert table.iloc[0]["flagged"]  # flagged sessions first
+
+
+def test_absent_and_tiny_regions_are_flagged():
+    rows = steady("sub-a") + steady("sub-a", region="lesion", start=20.0, rate=0.0)
+    rows = [r if not (r[1] == "ses-3" and r[3] == "lesion") else (*r[:4], 0.0, 0, r[6]) for r in rows]
+    table = session_flags(volumes(rows), max_change_pct_per_year=1e9, min_voxels=50)
+    assert flags_of(table, "sub-a", "ses-0") == "tiny:lesion"
+    assert flags_of(table, "sub-a", "ses-3") == "absent:lesion"
+
+
+def test_a_change_of_voxel_size_is_flagged_from_that_session_on():
+    rows = steady("sub-a", voxel=(1.0, 1.0, 0.9, 0.9)) + steady("sub-b")
+    table = session_flags(volumes(rows), max_change_pct_per_year=1e9, min_voxels=50)
+    assert [flags_of(table, "sub-a", f"ses-{k}") for k in range(4)] == ["", "", "grid_change", "grid_change"]
+    assert not table[table["participant_id"] == "sub-b"]["flagged"].any()
