@@ -10,7 +10,11 @@ from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from brain_atrophy.bids import find_freesurfer_long, find_session_images  # noqa: E402
+from brain_atrophy.bids import (  # noqa: E402
+    find_freesurfer_long,
+    find_session_images,
+    find_tissue_maps,
+)
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -61,9 +65,23 @@ def region_inputs(wildcards):
     return inputs
 
 
-# The label images and, where the segmentation dataset has them on the same grid, the T1w
-# images they were segmented from (the QC mosaics outline the regions on them).
-if config["segmentation_layout"] == "freesurfer_long":
+# The label images (or, in tissue-map mode, each session's {tissue: probability map}) and,
+# where the segmentation dataset has them on the same grid, the T1w images they were
+# segmented from (the QC mosaics outline the regions on them).
+TISSUES = list(config["tissue_maps"])
+ATLAS = config.get("atlas")
+if ATLAS and not Path(ATLAS).is_file():
+    raise ValueError(f"config 'atlas': '{ATLAS}' not found")
+if TISSUES:
+    LABEL_IMAGES = find_tissue_maps(config["segmentation_dir"], config["tissue_maps"])
+    T1W_IMAGES = (
+        find_session_images(config["segmentation_dir"], {"T1w": config["t1w_filters"]})[
+            "T1w"
+        ]
+        if config["use_t1w"]
+        else {}
+    )
+elif config["segmentation_layout"] == "freesurfer_long":
     LABEL_IMAGES = find_freesurfer_long(
         config["segmentation_dir"], config["freesurfer_volume"]
     )
@@ -111,9 +129,37 @@ def subject_session_labels(wildcards):
     return sorted(LABEL_IMAGES[wildcards.subject], key=natural_order)
 
 
+def subject_image_keys(wildcards):
+    """(session, tissue) of each of the subject's images, in input order; the tissue is ''
+    for a label image."""
+    sessions = LABEL_IMAGES[wildcards.subject]
+    if not TISSUES:
+        return [(s, "") for s in subject_session_labels(wildcards)]
+    return [
+        (s, t)
+        for s in subject_session_labels(wildcards)
+        for t in TISSUES
+        if t in sessions[s]
+    ]
+
+
 def subject_images(wildcards):
     sessions = LABEL_IMAGES[wildcards.subject]
-    return [sessions[s] for s in subject_session_labels(wildcards)]
+    return [
+        sessions[s][t] if t else sessions[s] for s, t in subject_image_keys(wildcards)
+    ]
+
+
+def subject_image_sessions(wildcards):
+    return [s for s, _ in subject_image_keys(wildcards)]
+
+
+def subject_image_tissues(wildcards):
+    return [t for _, t in subject_image_keys(wildcards)]
+
+
+def atlas_input(wildcards):
+    return {"atlas": ATLAS} if ATLAS else {}
 
 
 def subject_t1w_sessions(wildcards):

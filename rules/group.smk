@@ -59,6 +59,7 @@ rule group_statistics:
         power=config["power"],
         exclude=config["exclude"],
         segmentation_dir=config["segmentation_dir"],
+        tissues=TISSUES,
     script:
         "../scripts/group_statistics.py"
 

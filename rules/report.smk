@@ -79,6 +79,7 @@ rule qc_flagged:
     params:
         images=LABEL_IMAGES,
         t1w=T1W_IMAGES,
+        tissues=TISSUES,
         max_sessions=12,
     script:
         "../scripts/qc_mosaic.py"
@@ -105,5 +106,7 @@ rule methods:
     localrule: True
     conda:
         "../envs/atrophy.yaml"
+    params:
+        tissues=TISSUES,
     script:
         "../scripts/methods.py"

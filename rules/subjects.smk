@@ -6,6 +6,7 @@
 rule subject_volumes:
     input:
         unpack(region_inputs),
+        unpack(atlas_input),
         images=subject_images,
         t1w=subject_t1w_images,
         sessions=subject_sessions_table,
@@ -23,7 +24,9 @@ rule subject_volumes:
     conda:
         "../envs/atrophy.yaml"
     params:
-        sessions=subject_session_labels,
+        sessions=subject_image_sessions,
+        image_tissues=subject_image_tissues,
+        tissues=TISSUES,
         t1w_sessions=subject_t1w_sessions,
     script:
         "../scripts/subject_volumes.py"

@@ -43,7 +43,7 @@ def main(smk):
         error_tables=[p["errors"] for p in subjects if not p["volumes"].is_file()],
         exclusions=smk.params.exclude,
         participants_path=smk.input.participants,
-        regions=list(load_regions(smk.input.regions, smk.input.get("label_table"))),
+        regions=list(load_regions(smk.input.regions, smk.input.get("label_table"), smk.params.tissues)),
         settings=settings_from(smk.params),
         segmentation_dir=smk.params.segmentation_dir,
     )

@@ -19,7 +19,7 @@ def main(smk):
     text = methods_text(
         description,
         read_tsv(smk.input.rates_by_group),
-        load_regions(smk.input.regions, smk.input.get("label_table")),
+        load_regions(smk.input.regions, smk.input.get("label_table"), smk.params.tissues),
         versions(),
     )
     Path(smk.output.methods).write_text(text)

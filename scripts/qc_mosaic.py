@@ -9,6 +9,7 @@ from brain_atrophy.group import read_tsv  # noqa: E402
 from brain_atrophy.mosaic import qc_mosaic  # noqa: E402
 from brain_atrophy.regions import load_regions  # noqa: E402
 from brain_atrophy.scripting import run_script  # noqa: E402
+from brain_atrophy.tissue import read_dominant_tissue  # noqa: E402
 
 
 def main(smk):
@@ -24,7 +25,11 @@ def main(smk):
         for subject, session in zip(flagged["participant_id"], flagged["session_id"], strict=True)
     ]
     title = f"{int(qc['flagged'].sum())} flagged sessions (showing {len(rows)})"
-    qc_mosaic(rows, load_regions(smk.input.regions, smk.input.get("label_table")), smk.output[0], title)
+    if smk.params.tissues:  # tissue maps: outline where each tissue dominates
+        regions = {tissue: (k + 1,) for k, tissue in enumerate(smk.params.tissues)}
+        qc_mosaic(rows, regions, smk.output[0], title, read=read_dominant_tissue)
+    else:
+        qc_mosaic(rows, load_regions(smk.input.regions, smk.input.get("label_table")), smk.output[0], title)
 
 
 run_script(snakemake, main)

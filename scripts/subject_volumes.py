@@ -13,15 +13,29 @@ from brain_atrophy.scripting import run_script  # noqa: E402
 from brain_atrophy.subject import process_subject, record_error  # noqa: E402
 
 
+def session_images(smk):
+    """{session: label image}, or in tissue-map mode {session: {tissue: map}}."""
+    if not smk.params.tissues:
+        return dict(zip(smk.params.sessions, smk.input.images, strict=True))
+    images = {}
+    for session, tissue, path in zip(
+        smk.params.sessions, smk.params.image_tissues, smk.input.images, strict=True
+    ):
+        images.setdefault(session, {})[tissue] = path
+    return images
+
+
 def main(smk):
     try:
         process_subject(
             subject=smk.wildcards.subject,
-            images=dict(zip(smk.params.sessions, smk.input.images, strict=True)),
+            images=session_images(smk),
             sessions_tsv=smk.input.sessions,
             region_tsv=smk.input.regions,
             label_tsv=smk.input.get("label_table"),
             t1w_images=dict(zip(smk.params.t1w_sessions, smk.input.t1w, strict=True)),
+            tissues=smk.params.tissues,
+            atlas=smk.input.get("atlas"),
             subject_dir=smk.output[0],
         )
     except InputError as err:

@@ -7,6 +7,7 @@ sessions stays cheap and works on trees of empty placeholder files.
 from __future__ import annotations
 
 import csv
+import fnmatch
 import os
 import re
 from datetime import datetime
@@ -92,6 +93,37 @@ def find_session_images(
                     )
                 if matches:
                     found[suffix].setdefault(subject, {})[session] = os.path.join(anat, matches[0])
+    return found
+
+
+def find_tissue_maps(derivatives_dir, patterns: dict[str, str]) -> dict[str, dict[str, dict[str, str]]]:
+    """{subject: {session: {tissue: path}}}: in each ``sub-*/ses-*/anat/`` folder, the file
+    matching each tissue's glob pattern (e.g. GM: '*_label-GM_probseg.nii.gz', '*_pve_1.nii.gz'
+    for FSL FAST, 'mwp1*.nii' for CAT12). A session with only some of the maps is kept: its
+    subject's job reports the missing one (so --keep-going still finishes the others). Two
+    matches of one pattern are an error."""
+    found: dict[str, dict[str, dict[str, str]]] = {}
+    for sub_dir, sub_path in sorted(_subdirs(str(derivatives_dir), "sub-")):
+        subject = check_label("participant", sub_dir[4:], sub_path)
+        for ses_dir, ses_path in sorted(_subdirs(sub_path, "ses-")):
+            session = check_label("session", ses_dir[4:], ses_path)
+            anat = os.path.join(ses_path, "anat")
+            try:
+                names = sorted(os.listdir(anat))
+            except FileNotFoundError:
+                continue
+            maps = {}
+            for tissue, pattern in patterns.items():
+                matches = fnmatch.filter(names, pattern)
+                if len(matches) > 1:
+                    raise InputError(
+                        anat,
+                        f"{len(matches)} files match the {tissue} pattern '{pattern}' ({', '.join(matches)})",
+                    )
+                if matches:
+                    maps[tissue] = os.path.join(anat, matches[0])
+            if maps:
+                found.setdefault(subject, {})[session] = maps
     return found
 
 

@@ -61,7 +61,15 @@ def methods_text(description: dict, rates: pd.DataFrame, regions: dict, software
     else:
         covariate_text = ""
     models = sorted({r["model"] for r in description["regions"].values()})
-    region_text = "; ".join(f"{name} (labels {_label_ranges(labels)})" for name, labels in regions.items())
+    region_text = "; ".join(f"{name} ({_definition(definition)})" for name, definition in regions.items())
+    tissue_maps = any(not isinstance(definition[0], int) for definition in regions.values())
+    source_text = "tissue probability maps" if tissue_maps else "discrete segmentations"
+    volume_text = (
+        "Each region's volume was the sum of its tissue probabilities times the voxel volume "
+        "from the image header"
+        if tissue_maps
+        else "Each region's volume was its voxel count times the voxel volume from the image header"
+    )
     correction = {"fdr_bh": "Benjamini–Hochberg false discovery rate", "holm": "Holm"}[
         description["correction"]
     ]
@@ -71,8 +79,8 @@ def methods_text(description: dict, rates: pd.DataFrame, regions: dict, software
         f"Regional brain volumes were measured with brain-atrophy {software['brain-atrophy']} "
         f"(Snakemake {software['snakemake']}, Python {software['python']}, nibabel {software['nibabel']}, "
         f"NumPy {software['numpy']}, SciPy {software['scipy']}, pandas {software['pandas']}, "
-        f"statsmodels {software['statsmodels']}) from discrete segmentations of {cohort}. "
-        f"Each region's volume was its voxel count times the voxel volume from the image header. "
+        f"statsmodels {software['statsmodels']}) from {source_text} of {cohort}. "
+        f"{volume_text}. "
         f"Regions: {region_text}. "
         f"{window_text}"
         "Time was measured in years from each subject's first scan (acquisition dates). "
@@ -89,6 +97,16 @@ def methods_text(description: dict, rates: pd.DataFrame, regions: dict, software
         "Per-subject rates (least-squares slopes of ln(volume)) were compared between groups with "
         "Welch's t-test and an ANCOVA as a sensitivity analysis.\n"
     )
+
+
+def _definition(definition) -> str:
+    """'labels 10, 49' for a label region; 'tissue GM + WM within atlas labels 10, 49' for a
+    tissue-map region ((tissues, labels or None))."""
+    if isinstance(definition[0], int):
+        return f"labels {_label_ranges(definition)}"
+    tissues, labels = definition
+    within = f" within atlas labels {_label_ranges(labels)}" if labels else ""
+    return f"tissue {' + '.join(tissues)}{within}"
 
 
 def _label_ranges(labels) -> str:

@@ -92,11 +92,14 @@ def session_row(subject: str, session: str, labels: np.ndarray, t1w: np.ndarray 
     return subject, session, slices_at(labels, centre), background
 
 
-def qc_mosaic(sessions: list[tuple], regions: dict[str, tuple[int, ...]], path, title="") -> None:
-    """Write a PNG: one row per (subject, session, label image path[, T1w path or None])."""
+def qc_mosaic(
+    sessions: list[tuple], regions: dict[str, tuple[int, ...]], path, title="", read=read_label_image
+) -> None:
+    """Write a PNG: one row per (subject, session, label image path[, T1w path or None]);
+    ``read`` turns the image entry into a LabelImage (tissue maps: their dominant tissue)."""
     rows = []
     for subject, session, image_path, *t1w_path in sessions:
-        image = read_label_image(image_path)
+        image = read(image_path)
         t1w = None
         if t1w_path and t1w_path[0]:
             t1w_image = read_label_image(t1w_path[0])

@@ -65,8 +65,11 @@ def read_label_names(path) -> dict[str, int]:
     return names
 
 
-def load_regions(region_table, label_table=None) -> dict[str, tuple[int, ...]]:
-    """The regions of ``region_table``, label names resolved through ``label_table`` if given."""
+def load_regions(region_table, label_table=None, tissues=None) -> dict:
+    """The regions of ``region_table``, label names resolved through ``label_table`` if given:
+    {region: labels}, or with ``tissues`` (tissue-map mode) {region: (tissues, atlas labels)}."""
+    if tissues:
+        return read_tissue_regions(region_table, tissues, label_table)
     return read_region_table(region_table, read_label_names(label_table) if label_table else None)
 
 
@@ -98,6 +101,54 @@ def read_region_table(path, names: dict[str, int] | None = None) -> dict[str, tu
             regions[name] = parse_labels(row["labels"] or "", names)
         except ValueError as err:
             raise InputError(path, f"line {line_number}, region '{name}': {err}") from None
+    if not regions:
+        raise InputError(path, "region table defines no regions")
+    return regions
+
+
+def read_tissue_regions(
+    path, tissues, label_table=None
+) -> dict[str, tuple[tuple[str, ...], tuple[int, ...] | None]]:
+    """{region: (tissues, atlas labels or None)} from a TSV with columns ``region``, ``tissue``
+    (one or more space-separated tissue names, summed: 'GM WM') and optionally ``labels``
+    (empty: the whole maps); ``tissues`` are the configured maps."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise InputError(path, f"cannot read region table ({err.strerror})") from None
+    rows = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    reader = csv.DictReader(rows, delimiter="\t")
+    missing = {"region", "tissue"} - set(reader.fieldnames or [])
+    if missing:
+        raise InputError(
+            path,
+            f"a region table for tissue maps needs tab-separated columns 'region' and 'tissue' "
+            f"(and optionally 'labels'); missing {sorted(missing)}",
+        )
+    names = read_label_names(label_table) if label_table else None
+    regions: dict[str, tuple[tuple[str, ...], tuple[int, ...] | None]] = {}
+    for line_number, row in enumerate(reader, start=2):
+        name, chosen = (row["region"] or "").strip(), tuple((row["tissue"] or "").split())
+        if not REGION_NAME.fullmatch(name):
+            raise InputError(
+                path, f"line {line_number}: region name '{name}' must be a letter then letters, digits or _"
+            )
+        if name in regions:
+            raise InputError(path, f"line {line_number}: region '{name}' is defined twice")
+        unknown = [t for t in chosen if t not in tissues] or ([] if chosen else ["(none)"])
+        if unknown:
+            raise InputError(
+                path,
+                f"line {line_number}: tissue {', '.join(unknown)} is not one of the configured maps "
+                f"{sorted(tissues)}",
+            )
+        labels_text = (row.get("labels") or "").strip()
+        try:
+            labels = parse_labels(labels_text, names) if labels_text else None
+        except ValueError as err:
+            raise InputError(path, f"line {line_number}, region '{name}': {err}") from None
+        regions[name] = (chosen, labels)
     if not regions:
         raise InputError(path, "region table defines no regions")
     return regions

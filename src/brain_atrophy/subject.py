@@ -16,6 +16,7 @@ from .images import describe_grid, read_label_image, same_grid
 from .mosaic import draw_mosaic, session_row
 from .rates import subject_rate
 from .regions import load_regions
+from .tissue import session_tissue_volumes
 from .volumes import label_counts, region_voxel_counts
 
 log = logging.getLogger(__name__)
@@ -116,16 +117,26 @@ def read_t1w(path, label_image, label_path):
 
 def process_subject(
     subject: str,
-    images: dict[str, str],
+    images: dict,
     sessions_tsv,
     region_tsv,
     subject_dir,
     label_tsv=None,
     t1w_images: dict[str, str] | None = None,
+    tissues: list[str] | None = None,
+    atlas=None,
 ) -> None:
     """Measure every session of ``subject`` and write its per-session, volume and rate tables,
-    and its QC mosaic (on the session's T1w where ``t1w_images`` has one)."""
-    regions = load_regions(region_tsv, label_tsv)
+    and its QC mosaic (on the session's T1w where ``t1w_images`` has one).
+
+    ``images`` maps each session to its label image or, with ``tissues`` (tissue-map mode), to
+    {tissue: probability map}; regions may then restrict tissues to the labels of ``atlas``.
+    """
+    if tissues:
+        regions = load_regions(region_tsv, label_tsv, tissues)
+        mosaic_regions = {tissue: (k + 1,) for k, tissue in enumerate(tissues)}
+    else:
+        regions = mosaic_regions = load_regions(region_tsv, label_tsv)
     t1w_images = t1w_images or {}
     dates = session_dates(list(images), read_sessions_table(sessions_tsv), sessions_tsv)
     years = years_since_first(dates)
@@ -133,16 +144,26 @@ def process_subject(
     paths = subject_paths(subject_dir, subject, images)
     long_rows = []
     mosaic_rows = []
+    atlas_cache: dict = {}
     for session in sorted(images, key=lambda s: dates[s]):
-        image = read_label_image(images[session])
-        t1w = read_t1w(t1w_images[session], image, images[session]) if session in t1w_images else None
-        rows = session_volumes(images[session], regions, image)
+        if tissues:
+            missing = [t for t in tissues if t not in images[session]]
+            if missing:
+                raise InputError(
+                    Path(next(iter(images[session].values()))).parent,
+                    f"ses-{session} has no tissue map for {', '.join(missing)}",
+                )
+            rows, image = session_tissue_volumes(images[session], regions, atlas, atlas_cache)
+            grid_path = images[session][tissues[0]]
+        else:
+            image = read_label_image(images[session])
+            rows = session_volumes(images[session], regions, image)
+            grid_path = images[session]
+        t1w = read_t1w(t1w_images[session], image, grid_path) if session in t1w_images else None
         # the QC mosaic needs only three slices: keep those, not the volumes
         labels = image.voxels.reshape(image.shape, order="F")
         mosaic_rows.append(session_row(f"sub-{subject}", f"ses-{session}", labels, t1w))
-        log.info(
-            "sub-%s ses-%s: %s%s", subject, session, images[session], " + T1w" if t1w is not None else ""
-        )
+        log.info("sub-%s ses-%s: %s%s", subject, session, grid_path, " + T1w" if t1w is not None else "")
         write_tsv(paths["sessions"][session], SESSION_COLUMNS, rows)
         for row in rows:
             long_rows.append(
@@ -157,7 +178,7 @@ def process_subject(
             )
     write_tsv(paths["volumes"], VOLUME_COLUMNS, long_rows)
     paths["mosaic"].parent.mkdir(parents=True, exist_ok=True)
-    draw_mosaic(mosaic_rows, regions, paths["mosaic"])
+    draw_mosaic(mosaic_rows, mosaic_regions, paths["mosaic"])
     rate_rows = []
     for region in regions:
         points = [(r["years"], r["volume_mm3"]) for r in long_rows if r["region"] == region]
