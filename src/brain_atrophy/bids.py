@@ -73,36 +73,24 @@ def find_session_images(
     filters), from one walk of ``sub-*/ses-*/anat/`` (e.g. the label image and the T1w it was
     segmented from). More than one match of a suffix in a session is an error."""
     found: dict[str, dict[str, dict[str, str]]] = {suffix: {} for suffix in wanted}
-    for sub_dir, sub_path in sorted(_subdirs(str(derivatives_dir), "sub-")):
-        subject = check_label("participant", sub_dir[4:], sub_path)
-        for ses_dir, ses_path in sorted(_subdirs(sub_path, "ses-")):
-            session = check_label("session", ses_dir[4:], ses_path)
-            anat = os.path.join(ses_path, "anat")
-            try:
-                names = os.listdir(anat)
-            except FileNotFoundError:
-                continue
-            for suffix, filters in wanted.items():
-                matches = [name for name in names if _matches(name, suffix, subject, session, filters)]
-                if len(matches) > 1:
-                    option = "segmentation_filters" if suffix == "dseg" else f"{suffix.lower()}_filters"
-                    raise InputError(
-                        anat,
-                        f"{len(matches)} {suffix} images match ({', '.join(sorted(matches))}); "
-                        f"choose one with '{option}' in the config",
-                    )
-                if matches:
-                    found[suffix].setdefault(subject, {})[session] = os.path.join(anat, matches[0])
+    for subject, session, anat, names in anat_folders(derivatives_dir):
+        for suffix, filters in wanted.items():
+            matches = [name for name in names if _matches(name, suffix, subject, session, filters)]
+            if len(matches) > 1:
+                option = "segmentation_filters" if suffix == "dseg" else f"{suffix.lower()}_filters"
+                raise InputError(
+                    anat,
+                    f"{len(matches)} {suffix} images match ({', '.join(matches)}); "
+                    f"choose one with '{option}' in the config",
+                )
+            if matches:
+                found[suffix].setdefault(subject, {})[session] = os.path.join(anat, matches[0])
     return found
 
 
-def find_tissue_maps(derivatives_dir, patterns: dict[str, str]) -> dict[str, dict[str, dict[str, str]]]:
-    """{subject: {session: {tissue: path}}}: in each ``sub-*/ses-*/anat/`` folder, the file
-    matching each tissue's glob pattern (e.g. GM: '*_label-GM_probseg.nii.gz', '*_pve_1.nii.gz'
-    for FSL FAST, 'mwp1*.nii' for CAT12). A session with only some of the maps is kept: its
-    subject's job reports the missing one (so --keep-going still finishes the others). Two
-    matches of one pattern are an error."""
-    found: dict[str, dict[str, dict[str, str]]] = {}
+def anat_folders(derivatives_dir):
+    """(subject, session, anat folder, sorted file names) of every ``sub-*/ses-*/anat/``;
+    labels outside BIDS' [a-zA-Z0-9] are an InputError before any path is used."""
     for sub_dir, sub_path in sorted(_subdirs(str(derivatives_dir), "sub-")):
         subject = check_label("participant", sub_dir[4:], sub_path)
         for ses_dir, ses_path in sorted(_subdirs(sub_path, "ses-")):
@@ -112,18 +100,29 @@ def find_tissue_maps(derivatives_dir, patterns: dict[str, str]) -> dict[str, dic
                 names = sorted(os.listdir(anat))
             except FileNotFoundError:
                 continue
-            maps = {}
-            for tissue, pattern in patterns.items():
-                matches = fnmatch.filter(names, pattern)
-                if len(matches) > 1:
-                    raise InputError(
-                        anat,
-                        f"{len(matches)} files match the {tissue} pattern '{pattern}' ({', '.join(matches)})",
-                    )
-                if matches:
-                    maps[tissue] = os.path.join(anat, matches[0])
-            if maps:
-                found.setdefault(subject, {})[session] = maps
+            yield subject, session, anat, names
+
+
+def find_tissue_maps(derivatives_dir, patterns: dict[str, str]) -> dict[str, dict[str, dict[str, str]]]:
+    """{subject: {session: {tissue: path}}}: in each ``sub-*/ses-*/anat/`` folder, the file
+    matching each tissue's glob pattern (e.g. GM: '*_label-GM_probseg.nii.gz', '*_pve_1.nii.gz'
+    for FSL FAST, 'mwp1*.nii' for CAT12). A session with only some of the maps is kept: its
+    subject's job reports the missing one (so --keep-going still finishes the others). Two
+    matches of one pattern are an error."""
+    found: dict[str, dict[str, dict[str, str]]] = {}
+    for subject, session, anat, names in anat_folders(derivatives_dir):
+        maps = {}
+        for tissue, pattern in patterns.items():
+            matches = fnmatch.filter(names, pattern)
+            if len(matches) > 1:
+                raise InputError(
+                    anat,
+                    f"{len(matches)} files match the {tissue} pattern '{pattern}' ({', '.join(matches)})",
+                )
+            if matches:
+                maps[tissue] = os.path.join(anat, matches[0])
+        if maps:
+            found.setdefault(subject, {})[session] = maps
     return found
 
 

@@ -73,21 +73,26 @@ def load_regions(region_table, label_table=None, tissues=None) -> dict:
     return read_region_table(region_table, read_label_names(label_table) if label_table else None)
 
 
-def read_region_table(path, names: dict[str, int] | None = None) -> dict[str, tuple[int, ...]]:
-    """Read a region TSV into {region: labels}, in file order; faults are InputErrors."""
-    path = Path(path)
+def _table_reader(path: Path, required: set[str], needs: str) -> csv.DictReader:
+    """Rows of a region TSV (blank and '#' lines skipped); missing columns are an InputError."""
     try:
         text = path.read_text()
     except OSError as err:
         raise InputError(path, f"cannot read region table ({err.strerror})") from None
     rows = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
     reader = csv.DictReader(rows, delimiter="\t")
-    missing = {"region", "labels"} - set(reader.fieldnames or [])
+    missing = required - set(reader.fieldnames or [])
     if missing:
-        raise InputError(
-            path,
-            f"region table needs tab-separated columns 'region' and 'labels'; missing {sorted(missing)}",
-        )
+        raise InputError(path, f"{needs}; missing {sorted(missing)}")
+    return reader
+
+
+def read_region_table(path, names: dict[str, int] | None = None) -> dict[str, tuple[int, ...]]:
+    """Read a region TSV into {region: labels}, in file order; faults are InputErrors."""
+    path = Path(path)
+    reader = _table_reader(
+        path, {"region", "labels"}, "region table needs tab-separated columns 'region' and 'labels'"
+    )
     regions: dict[str, tuple[int, ...]] = {}
     for line_number, row in enumerate(reader, start=2):
         name = (row["region"] or "").strip()
@@ -113,19 +118,12 @@ def read_tissue_regions(
     (one or more space-separated tissue names, summed: 'GM WM') and optionally ``labels``
     (empty: the whole maps); ``tissues`` are the configured maps."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise InputError(path, f"cannot read region table ({err.strerror})") from None
-    rows = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
-    reader = csv.DictReader(rows, delimiter="\t")
-    missing = {"region", "tissue"} - set(reader.fieldnames or [])
-    if missing:
-        raise InputError(
-            path,
-            f"a region table for tissue maps needs tab-separated columns 'region' and 'tissue' "
-            f"(and optionally 'labels'); missing {sorted(missing)}",
-        )
+    reader = _table_reader(
+        path,
+        {"region", "tissue"},
+        "a region table for tissue maps needs tab-separated columns 'region' and 'tissue' "
+        "(and optionally 'labels')",
+    )
     names = read_label_names(label_table) if label_table else None
     regions: dict[str, tuple[tuple[str, ...], tuple[int, ...] | None]] = {}
     for line_number, row in enumerate(reader, start=2):
