@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from conftest import run_snakemake
+from conftest import REPO, run_snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -33,3 +33,15 @@ def test_dry_run_over_1040_empty_sessions(tmp_path):
     group_level = {rule: n for rule, n in counts.items() if rule not in per_subject | {"total"}}
     assert "group_statistics" in group_level and set(group_level.values()) == {"1"}
     assert int(counts["total"]) == 260 + len(group_level)
+
+
+@pytest.mark.parametrize("profile", ["default", "large-cohort", "slurm"])
+def test_every_workflow_profile_is_valid(tmp_path, profile):
+    empty_tree(tmp_path, 3, 2)
+    (tmp_path / "config.yaml").write_text(
+        "bids_dir: bids\nsegmentation_dir: seg\nregions: freesurfer\nreference_group: HC\noutput_dir: out\n"
+    )
+    result = run_snakemake(
+        "-n", "--workflow-profile", REPO / "profiles" / profile, "--configfile", "config.yaml", cwd=tmp_path
+    )
+    assert re.search(r"^subject_volumes\s+3$", result.stdout, flags=re.MULTILINE), result.stdout
