@@ -83,6 +83,24 @@ def zero_voxel_size(cohort):
     return path, "voxel size must be positive"
 
 
+def negative_voxel_size(cohort):
+    path = label_image(cohort)
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    raw[84:88] = struct.pack("<f", -1.0)  # pixdim[2]
+    raw[252:256] = struct.pack("<hh", 0, 0)
+    path.write_bytes(gzip.compress(bytes(raw)))
+    return path, "voxel size must be positive"
+
+
+def infinite_voxels(cohort):
+    path = label_image(cohort)
+    image = nib.load(path)
+    data = np.asanyarray(image.dataobj).astype(np.float32)
+    data[41, 41, 41] = np.inf
+    nib.save(nib.Nifti1Image(data, image.affine), path)
+    return path, "NaN or infinite"
+
+
 def duplicate_acq_time(cohort):
     path = cohort / "bids" / f"sub-{BAD_SUBJECT}" / f"sub-{BAD_SUBJECT}_sessions.tsv"
     lines = path.read_text().splitlines()
@@ -139,6 +157,8 @@ def t1w_on_another_grid(cohort):
         not_an_image,
         nan_voxels,
         zero_voxel_size,
+        negative_voxel_size,
+        infinite_voxels,
         missing_acq_time,
         duplicate_acq_time,
     ],
