@@ -36,12 +36,7 @@ def run(cohort, tmp_path, *extra, **config):
 
 
 def non_integral(cohort):
-    path = label_image(cohort)
-    image = nib.load(path)
-    data = np.asanyarray(image.dataobj).astype(np.float32)
-    data[60, 60, 60] = 2.5
-    nib.save(nib.Nifti1Image(data, image.affine), path)
-    return path, "non-integral values"
+    return float_labels_with(cohort, 2.5), "non-integral values"
 
 
 def four_d(cohort):
@@ -65,13 +60,18 @@ def not_an_image(cohort):
     return path, "not a readable NIfTI"
 
 
-def nan_voxels(cohort):
+def float_labels_with(cohort, value):
+    """The label image stored as float32 with one voxel set to ``value``."""
     path = label_image(cohort)
     image = nib.load(path)
     data = np.asanyarray(image.dataobj).astype(np.float32)
-    data[40, 40, 40] = np.nan
+    data[40, 40, 40] = value
     nib.save(nib.Nifti1Image(data, image.affine), path)
-    return path, "NaN or infinite"
+    return path
+
+
+def nan_voxels(cohort):
+    return float_labels_with(cohort, np.nan), "NaN or infinite"
 
 
 def zero_voxel_size(cohort):
@@ -93,12 +93,7 @@ def negative_voxel_size(cohort):
 
 
 def infinite_voxels(cohort):
-    path = label_image(cohort)
-    image = nib.load(path)
-    data = np.asanyarray(image.dataobj).astype(np.float32)
-    data[41, 41, 41] = np.inf
-    nib.save(nib.Nifti1Image(data, image.affine), path)
-    return path, "NaN or infinite"
+    return float_labels_with(cohort, np.inf), "NaN or infinite"
 
 
 def duplicate_acq_time(cohort):
