@@ -112,3 +112,17 @@ def test_discovery_of_tissue_maps(tmp_path, names, patterns):
     found = find_tissue_maps(tmp_path, patterns)
     assert list(found["01"]["1"]) == list(patterns)
     assert all(found["01"]["1"][t].startswith(str(anat)) for t in patterns)
+
+
+def test_a_float_atlas_with_integral_labels_is_used_and_a_negative_one_refused(tmp_path, maps):
+    atlas = np.zeros((40, 48, 32), dtype=np.float32)
+    atlas[:20] = 7.0
+    good = save(tmp_path / "atlas.nii.gz", atlas)
+    regions = {"gm_left": (("GM",), (7,))}
+    rows, _ = session_tissue_volumes({k: str(v) for k, v in maps.items()}, regions, good)
+    gm = np.asanyarray(nib.load(maps["GM"]).dataobj)
+    assert rows[0]["volume_mm3"] == pytest.approx(float(gm[:20].sum()))
+    atlas[0, 0, 0] = -3.0
+    bad = save(tmp_path / "negative.nii.gz", atlas)
+    with pytest.raises(InputError, match="atlas holds negative labels"):
+        session_tissue_volumes({k: str(v) for k, v in maps.items()}, regions, bad)

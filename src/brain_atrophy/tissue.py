@@ -5,9 +5,10 @@ A tissue map holds, per voxel, the fraction of the voxel that is the tissue: BID
 Σ value × voxel volume. Modulated template-space maps (CAT12 ``mwp1*``) carry the Jacobian in
 their values, so the same sum gives the native volume (values may then exceed 1).
 
-A region is a tissue, optionally restricted to labels of an atlas (one label image for every
-session). An atlas on another grid in the same world space (template-space data) is resampled
-to the map's grid with nilearn, nearest neighbour, and the log says so.
+A region is one or more tissues (summed), optionally restricted to labels of an atlas (one
+label image for every session). An atlas on another grid in the same world space
+(template-space data) is resampled to the map's grid with nilearn, nearest neighbour, and the
+log says so.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from .errors import InputError
 from .images import LabelImage, describe_grid, read_label_image, same_grid
+from .volumes import as_integer_labels
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,16 @@ def world_bounds(shape, affine) -> tuple[np.ndarray, np.ndarray]:
     return world[:, :3].min(axis=0), world[:, :3].max(axis=0)
 
 
+def read_atlas(path) -> LabelImage:
+    """The atlas as integer labels (float storage accepted when integral); negative labels are
+    an InputError, like non-integral ones."""
+    atlas = read_label_image(path)
+    labels = as_integer_labels(atlas.voxels, path)
+    if labels.size and int(labels.min()) < 0:
+        raise InputError(path, f"atlas holds negative labels (min {int(labels.min())})")
+    return LabelImage(voxels=labels, shape=atlas.shape, affine=atlas.affine)
+
+
 def atlas_on_grid(atlas_path, atlas: LabelImage, target: LabelImage, target_path) -> np.ndarray:
     """The atlas labels (flattened, file order) on ``target``'s grid: as stored when the grids
     agree, else resampled with nilearn (nearest neighbour, so labels stay labels)."""
@@ -97,24 +109,15 @@ def in_labels(atlas: np.ndarray, labels: tuple[int, ...]) -> np.ndarray:
 
 def session_tissue_volumes(
     maps: dict[str, str],
-    regions: dict[str, tuple[str, tuple[int, ...] | None]],
+    regions: dict[str, tuple[tuple[str, ...], tuple[int, ...] | None]],
     atlas_path=None,
     atlas_cache=None,
 ) -> tuple[list[dict], LabelImage]:
     """Every region's volume in one session from its tissue maps ({tissue: path}); also a
     label image of the session (tissue k+1 where that map exceeds 0.5) for the QC mosaic."""
     atlas_cache = {} if atlas_cache is None else atlas_cache
-    images = {tissue: read_label_image(path) for tissue, path in maps.items()}
-    first_tissue = next(iter(images))
-    grid = images[first_tissue]
-    for tissue, image in images.items():
-        if not same_grid(image, grid):
-            raise InputError(
-                maps[tissue],
-                f"tissue map grid ({describe_grid(image)}) differs from that of "
-                f"{maps[first_tissue]} ({describe_grid(grid)})",
-            )
-    values = {tissue: probabilities(image, maps[tissue]) for tissue, image in images.items()}
+    values, grid = read_tissue_maps(maps)
+    first_tissue = next(iter(maps))
     atlas = None
     if any(labels is not None for _, labels in regions.values()):
         if atlas_path is None:
@@ -123,9 +126,7 @@ def session_tissue_volumes(
             )
         key = (grid.shape, grid.affine.tobytes())
         if key not in atlas_cache:
-            atlas_cache[key] = atlas_on_grid(
-                atlas_path, read_label_image(atlas_path), grid, maps[first_tissue]
-            )
+            atlas_cache[key] = atlas_on_grid(atlas_path, read_atlas(atlas_path), grid, maps[first_tissue])
         atlas = atlas_cache[key]
     voxel_mm3 = grid.voxel_volume_mm3
     total_mm3 = sum(tissue_volume(v, voxel_mm3)[0] for v in values.values())
@@ -156,9 +157,23 @@ def dominant_tissue(values: list[np.ndarray], grid: LabelImage) -> LabelImage:
     return LabelImage(voxels=dominant, shape=grid.shape, affine=grid.affine)
 
 
+def read_tissue_maps(maps: dict[str, str]) -> tuple[dict[str, np.ndarray], LabelImage]:
+    """({tissue: values}, the shared grid) of one session's maps ({tissue: path}); maps on
+    different grids, or values that are not probabilities, are InputErrors."""
+    images = {tissue: read_label_image(path) for tissue, path in maps.items()}
+    first_tissue = next(iter(images))
+    grid = images[first_tissue]
+    for tissue, image in images.items():
+        if not same_grid(image, grid):
+            raise InputError(
+                maps[tissue],
+                f"tissue map grid ({describe_grid(image)}) differs from that of "
+                f"{maps[first_tissue]} ({describe_grid(grid)})",
+            )
+    return {tissue: probabilities(image, maps[tissue]) for tissue, image in images.items()}, grid
+
+
 def read_dominant_tissue(maps: dict[str, str]) -> LabelImage:
     """The QC mosaic's label image of one session's maps ({tissue: path}, in tissue order)."""
-    images = [read_label_image(path) for path in maps.values()]
-    return dominant_tissue(
-        [probabilities(image, path) for image, path in zip(images, maps.values(), strict=True)], images[0]
-    )
+    values, grid = read_tissue_maps(maps)
+    return dominant_tissue(list(values.values()), grid)

@@ -13,7 +13,7 @@ CHUNK = 1 << 22
 MAX_DENSE_LABEL = 1 << 24
 
 
-def _as_integer_labels(chunk: np.ndarray, source) -> np.ndarray:
+def as_integer_labels(chunk: np.ndarray, source) -> np.ndarray:
     """Integer labels of one chunk; float storage is accepted only when every value is integral."""
     if chunk.dtype.kind in "iu":
         return chunk if chunk.dtype.isnative else chunk.astype(chunk.dtype.newbyteorder("="))
@@ -38,7 +38,7 @@ def label_counts(voxels: np.ndarray, source="label image") -> dict[int, int]:
     totals: dict[int, int] = {}
     dense = None
     for start in range(0, voxels.size, CHUNK):
-        labels = _as_integer_labels(voxels[start : start + CHUNK], source)
+        labels = as_integer_labels(voxels[start : start + CHUNK], source)
         if labels.size == 0:
             continue
         low, high = int(labels.min()), int(labels.max())
