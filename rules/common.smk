@@ -12,11 +12,18 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from brain_atrophy.bids import (  # noqa: E402
     find_freesurfer_long,
+    find_pattern_images,
     find_session_images,
     find_tissue_maps,
 )
 
 validate(config, "../schemas/config.schema.yaml")
+if config.get("segmentation_pattern") and not config.get("segmentation_dir"):
+    # the pattern's fixed leading folders are the segmentation dataset (its dseg.tsv, and the
+    # source named in dataset_description.json)
+    config["segmentation_dir"] = os.path.dirname(
+        config["segmentation_pattern"].split("{")[0].split("*")[0]
+    )
 
 
 OUT = config["output_dir"].rstrip("/")
@@ -79,6 +86,15 @@ if TISSUES:
             "T1w"
         ]
         if config["use_t1w"]
+        else {}
+    )
+elif config.get("segmentation_pattern"):
+    # label images where the segmenter left them (SynthSeg beside its input, FastSurfer's
+    # SUBJECTS_DIR): one glob, matched once here
+    LABEL_IMAGES = find_pattern_images(config["segmentation_pattern"])
+    T1W_IMAGES = (
+        find_pattern_images(config["t1w_pattern"])
+        if config.get("t1w_pattern") and config["use_t1w"]
         else {}
     )
 elif config["segmentation_layout"] == "freesurfer_long":
@@ -174,12 +190,35 @@ def subject_t1w_images(wildcards):
 
 
 def subject_sessions_table(wildcards):
-    return f"{BIDS_DIR}/sub-{wildcards.subject}/sub-{wildcards.subject}_sessions.tsv"
+    """The subject's sessions.tsv, when the dataset has one (time may live in scans.tsv)."""
+    path = f"{BIDS_DIR}/sub-{wildcards.subject}/sub-{wildcards.subject}_sessions.tsv"
+    return path if os.path.exists(path) else []
+
+
+def subject_scans_sessions(wildcards):
+    """The subject's sessions that have a scans.tsv (a session's time may be kept there)."""
+    return [
+        s
+        for s in subject_session_labels(wildcards)
+        if os.path.exists(scans_table(wildcards.subject, s))
+    ]
+
+
+def scans_table(subject, session):
+    return (
+        f"{BIDS_DIR}/sub-{subject}/ses-{session}/sub-{subject}_ses-{session}_scans.tsv"
+    )
+
+
+def subject_scans_tables(wildcards):
+    return [
+        scans_table(wildcards.subject, s) for s in subject_scans_sessions(wildcards)
+    ]
 
 
 def final_outputs():
     return [
-        f"{OUT}/dataset_description.json",
+        *rules.dataset_description.output,
         *rules.group_statistics.output,
         *rules.figures.output,
         *rules.quality_control.output,

@@ -66,7 +66,12 @@ rule group_statistics:
 
 rule dataset_description:
     output:
-        f"{OUT}/dataset_description.json",
+        description=f"{OUT}/dataset_description.json",
+        # BIDS has no names for the volume and rate tables, figures, logs or group outputs
+        bidsignore=f"{OUT}/.bidsignore",
+        # one sidecar each, at the top: it applies to every *_volumes.tsv (*_rates.tsv) below
+        volumes_sidecar=f"{OUT}/volumes.json",
+        rates_sidecar=f"{OUT}/rates.json",
     log:
         f"{OUT}/logs/dataset_description.log",
     localrule: True

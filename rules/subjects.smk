@@ -10,6 +10,7 @@ rule subject_volumes:
         images=subject_images,
         t1w=subject_t1w_images,
         sessions=subject_sessions_table,
+        scans=subject_scans_tables,
     output:
         report(
             directory(f"{OUT}/sub-{{subject}}"),
@@ -28,5 +29,7 @@ rule subject_volumes:
         image_tissues=subject_image_tissues,
         tissues=TISSUES,
         t1w_sessions=subject_t1w_sessions,
+        scans_sessions=subject_scans_sessions,
+        time=config.get("time"),
     script:
         "../scripts/subject_volumes.py"

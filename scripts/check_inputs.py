@@ -10,12 +10,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the package ships with the workflow
 
 from brain_atrophy.errors import InputError  # noqa: E402
-from brain_atrophy.group import read_tsv  # noqa: E402
 from brain_atrophy.scripting import run_script  # noqa: E402
+from brain_atrophy.tables import read_frame  # noqa: E402
 
 
 def main(smk):
-    excluded = read_tsv(smk.input.excluded)
+    excluded = read_frame(smk.input.excluded)
     bad = excluded[excluded["kind"] == "input error"]
     if len(bad):
         lines = "; ".join(f"{r.participant_id}: {r.reason}" for r in bad.itertuples())

@@ -6,16 +6,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the package ships with the workflow
 
 from brain_atrophy import figures  # noqa: E402
-from brain_atrophy.group import read_tsv  # noqa: E402
 from brain_atrophy.scripting import run_script  # noqa: E402
+from brain_atrophy.tables import read_frame  # noqa: E402
 
 
 def main(smk):
-    volumes = read_tsv(smk.input.volumes)
-    rates = read_tsv(smk.input.rates_by_group)
-    pairwise = read_tsv(smk.input.pairwise_differences)
-    power = read_tsv(smk.input.power)
-    group_of = read_tsv(smk.input.subject_rates).drop_duplicates("participant_id").set_index("participant_id")
+    volumes = read_frame(smk.input.volumes)
+    rates = read_frame(smk.input.rates_by_group)
+    pairwise = read_frame(smk.input.pairwise_differences)
+    power = read_frame(smk.input.power)
+    subject_rates = read_frame(smk.input.subject_rates)
+    group_of = subject_rates.drop_duplicates("participant_id").set_index("participant_id")
     volumes = volumes.assign(group=volumes["participant_id"].map(group_of["group"]))
     for directory in (smk.output.trajectories, smk.output.power):
         Path(directory).mkdir(parents=True, exist_ok=True)

@@ -6,10 +6,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the package ships with the workflow
 
-from brain_atrophy.group import Settings, analyse, write_tsv  # noqa: E402
+from brain_atrophy.group import Settings, analyse  # noqa: E402
 from brain_atrophy.regions import load_regions  # noqa: E402
 from brain_atrophy.scripting import run_script  # noqa: E402
 from brain_atrophy.subject import subject_paths  # noqa: E402
+from brain_atrophy.tables import write_frame  # noqa: E402
 
 TABLES = [
     "volumes", "subject_rates", "rates_by_group", "group_differences", "pairwise_differences",
@@ -48,7 +49,7 @@ def main(smk):
         segmentation_dir=smk.params.segmentation_dir,
     )
     for name in TABLES:
-        write_tsv(tables[name], smk.output[name])
+        write_frame(tables[name], smk.output[name])
     Path(smk.output.description).write_text(json.dumps(tables["description"], indent=2) + "\n")
 
 

@@ -8,17 +8,17 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the package
 
 import yaml  # noqa: E402
 
-from brain_atrophy.group import read_tsv  # noqa: E402
 from brain_atrophy.methods import methods_text, versions  # noqa: E402
 from brain_atrophy.regions import load_regions  # noqa: E402
 from brain_atrophy.scripting import run_script  # noqa: E402
+from brain_atrophy.tables import read_frame  # noqa: E402
 
 
 def main(smk):
     description = json.loads(Path(smk.input.description).read_text())
     text = methods_text(
         description,
-        read_tsv(smk.input.rates_by_group),
+        read_frame(smk.input.rates_by_group),
         load_regions(smk.input.regions, smk.input.get("label_table"), smk.params.tissues),
         versions(),
     )

@@ -5,15 +5,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the package ships with the workflow
 
-from brain_atrophy.group import read_tsv  # noqa: E402
 from brain_atrophy.mosaic import qc_mosaic  # noqa: E402
 from brain_atrophy.regions import load_regions  # noqa: E402
 from brain_atrophy.scripting import run_script  # noqa: E402
+from brain_atrophy.tables import read_frame  # noqa: E402
 from brain_atrophy.tissue import read_dominant_tissue  # noqa: E402
 
 
 def main(smk):
-    qc = read_tsv(smk.input.qc)
+    qc = read_frame(smk.input.qc)
     flagged = qc[qc["flagged"]].head(smk.params.max_sessions)
     rows = [
         (

@@ -5,16 +5,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the package ships with the workflow
 
-from brain_atrophy.group import read_tsv, write_tsv  # noqa: E402
 from brain_atrophy.qc import session_flags  # noqa: E402
 from brain_atrophy.scripting import run_script  # noqa: E402
+from brain_atrophy.tables import read_frame, write_frame  # noqa: E402
 
 
 def main(smk):
     table = session_flags(
-        read_tsv(smk.input.volumes), smk.params.max_change_pct_per_year, smk.params.min_voxels
+        read_frame(smk.input.volumes), smk.params.max_change_pct_per_year, smk.params.min_voxels
     )
-    write_tsv(table, smk.output[0])
+    write_frame(table, smk.output[0])
 
 
 run_script(snakemake, main)

@@ -1,17 +1,13 @@
-"""Input discovery over directories, sessions tables and dates."""
-
-from datetime import datetime
+"""Input discovery over directories and path patterns."""
 
 import pytest
 
 from brain_atrophy.bids import (
     find_label_images,
+    find_pattern_images,
     find_session_images,
-    parse_acq_time,
     parse_entities,
-    read_sessions_table,
-    session_dates,
-    years_since_first,
+    source_t1w_stem,
 )
 from brain_atrophy.errors import InputError
 
@@ -84,47 +80,55 @@ def test_missing_directory_finds_nothing(tmp_path):
     assert find_label_images(tmp_path / "absent") == {}
 
 
+def test_synthseg_flat_folder_pattern(tmp_path):
+    for name in ["sub-01_ses-1_T1w_synthseg.nii.gz", "sub-01_ses-2_T1w_synthseg.nii.gz",
+                 "sub-02_ses-1_T1w_synthseg.nii.gz", "sub-02_ses-1_T1w.nii.gz", "notes.txt"]:  # fmt: skip
+        touch(tmp_path, name)
+    found = find_pattern_images(str(tmp_path / "sub-{subject}_ses-{session}_T1w_synthseg.nii.gz"))
+    assert found == {
+        "01": {"1": str(tmp_path / "sub-01_ses-1_T1w_synthseg.nii.gz"),
+               "2": str(tmp_path / "sub-01_ses-2_T1w_synthseg.nii.gz")},
+        "02": {"1": str(tmp_path / "sub-02_ses-1_T1w_synthseg.nii.gz")},
+    }  # fmt: skip
+
+
+def test_fastsurfer_subjects_dir_pattern(tmp_path):
+    touch(tmp_path, "sub-01_ses-a/mri/aparc.DKTatlas+aseg.deep.mgz")
+    touch(tmp_path, "sub-01_ses-b/mri/aparc.DKTatlas+aseg.deep.mgz")
+    touch(tmp_path, "sub-01_ses-b/mri/aseg.auto_noCCseg.mgz")
+    touch(tmp_path, "fsaverage/mri/aparc.DKTatlas+aseg.deep.mgz")
+    pattern = "sub-{subject}_ses-{session}/mri/aparc.DKTatlas+aseg.deep.mgz"
+    found = find_pattern_images(str(tmp_path / pattern))
+    assert sorted(found) == ["01"] and sorted(found["01"]) == ["a", "b"]
+
+
+def test_a_repeated_wildcard_must_match_the_same_label(tmp_path):
+    touch(tmp_path, "01/sub-01_ses-1_dseg.nii.gz")
+    touch(tmp_path, "01/sub-02_ses-1_dseg.nii.gz")
+    found = find_pattern_images(str(tmp_path / "{subject}/sub-{subject}_ses-{session}_dseg.nii.gz"))
+    assert found == {"01": {"1": str(tmp_path / "01/sub-01_ses-1_dseg.nii.gz")}}
+
+
+def test_a_pattern_matching_two_files_for_a_session_names_both(tmp_path):
+    touch(tmp_path, "sub-01_ses-1_run-1_synthseg.nii.gz")
+    touch(tmp_path, "sub-01_ses-1_run-2_synthseg.nii.gz")
+    with pytest.raises(InputError, match="two files match sub-01 ses-1") as err:
+        find_pattern_images(str(tmp_path / "sub-{subject}_ses-{session}_*_synthseg.nii.gz"))
+    assert "run-1_synthseg" in str(err.value) and "run-2_synthseg" in str(err.value)
+
+
+def test_a_pattern_needs_both_wildcards():
+    with pytest.raises(InputError, match="needs both"):
+        find_pattern_images("/data/sub-{subject}_synthseg.nii.gz")
+
+
 @pytest.mark.parametrize(
-    "text, expected",
+    "name, stem",
     [
-        ("2020-01-02T03:04:05", datetime(2020, 1, 2, 3, 4, 5)),
-        ("2020-01-02", datetime(2020, 1, 2)),
-        ("1925-05-06T10:00:00.000000Z", datetime(1925, 5, 6, 10)),
+        ("sub-1_ses-2_desc-aseg_dseg.nii.gz", "sub-1_ses-2_T1w"),
+        ("sub-1_ses-2_acq-mp2rage_run-2_space-orig_desc-aseg_dseg.nii", "sub-1_ses-2_acq-mp2rage_run-2_T1w"),
+        ("aseg.mgz", None),
     ],
 )
-def test_acq_time_formats(text, expected):
-    assert parse_acq_time(text) == expected
-
-
-def test_sessions_table_and_years(tmp_path):
-    path = tmp_path / "sub-01_sessions.tsv"
-    path.write_text("session_id\tacq_time\tnote\nses-1\t2020-01-01T00:00:00\tx\n2\t2021-01-01\ty\n")
-    table = read_sessions_table(path)
-    years = years_since_first(session_dates(["1", "2"], table, path))
-    assert years == {"1": 0.0, "2": pytest.approx(366 / 365.25)}
-
-
-@pytest.mark.parametrize(
-    "text, sessions, fault",
-    [
-        ("session_id\tacq_time\nses-1\tn/a\n", ["1"], "has no acq_time"),
-        ("session_id\tacq_time\nses-1\tyesterday\n", ["1"], "not an ISO 8601 date"),
-        ("session_id\tacq_time\nses-1\t2020-01-01\n", ["1", "2"], "no row for session 'ses-2'"),
-        ("session_id\tacq_time\nses-1\t2020-01-01\nses-1\t2020-01-02\n", ["1"], "listed twice"),
-        ("session_id\tdate\nses-1\t2020-01-01\n", ["1"], "lacks the column"),
-        ("session_id\tacq_time\nses-1\t2020-01-01\nses-2\t2020-01-01\n", ["1", "2"], "the same acq_time"),
-    ],
-)
-def test_sessions_table_faults(tmp_path, text, sessions, fault):
-    path = tmp_path / "sub-01_sessions.tsv"
-    path.write_text(text)
-    with pytest.raises(InputError, match=fault) as err:
-        session_dates(sessions, read_sessions_table(path), path)
-    assert str(path) in str(err.value)
-
-
-def test_sessions_out_of_label_order_are_timed_by_date(tmp_path):
-    path = tmp_path / "sub-01_sessions.tsv"
-    path.write_text("session_id\tacq_time\nses-2\t2021-01-01\nses-1\t2020-01-01\nses-3\t2020-07-02\n")
-    years = years_since_first(session_dates(["1", "2", "3"], read_sessions_table(path), path))
-    assert years["1"] == 0 and 0 < years["3"] < years["2"]
+def test_the_raw_t1w_a_segmentation_came_from(name, stem):
+    assert source_t1w_stem(f"/x/{name}") == stem

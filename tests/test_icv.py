@@ -4,21 +4,8 @@ else the labelled volume of each subject's first label image."""
 import math
 
 import pandas as pd
-import pytest
 
-from brain_atrophy.bids import read_session_numbers
-from brain_atrophy.errors import InputError
 from brain_atrophy.group import baseline_icv
-
-
-def test_sessions_table_icv_column(tmp_path):
-    path = tmp_path / "sub-01_sessions.tsv"
-    path.write_text("session_id\tacq_time\ticv\nses-1\t2020-01-01\t1.5e6\nses-2\t2021-01-01\tn/a\n")
-    assert read_session_numbers(path, "icv") == {"1": 1.5e6, "2": None}
-    assert read_session_numbers(path, "etiv") == {}
-    path.write_text("session_id\tacq_time\ticv\nses-1\t2020-01-01\tlarge\n")
-    with pytest.raises(InputError, match="line 2: icv 'large' is not a number"):
-        read_session_numbers(path, "icv")
 
 
 def volumes(session_icv):

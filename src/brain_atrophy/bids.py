@@ -6,19 +6,19 @@ sessions stays cheap and works on trees of empty placeholder files.
 
 from __future__ import annotations
 
-import csv
 import fnmatch
+import glob
 import os
 import re
-from datetime import datetime
-from pathlib import Path
 
 from .errors import InputError
 
 LABEL = re.compile(r"[a-zA-Z0-9]+")
 ENTITY = re.compile(r"([a-zA-Z0-9]+)-([a-zA-Z0-9]+)")
 IMAGE_EXTENSIONS = (".nii.gz", ".nii")
-DAYS_PER_YEAR = 365.25
+# Entities a segmentation keeps from the T1w it was made from (the rest, such as desc, space,
+# res or label, describe the derivative): they name the source scan in scans.tsv.
+SOURCE_ENTITIES = ("acq", "ce", "rec", "run", "echo", "inv", "part")  # BIDS order
 
 
 def _subdirs(path: str, prefix: str):
@@ -133,6 +133,52 @@ def _matches(name: str, suffix: str, subject: str, session: str, filters: dict[s
     return all(entities.get(key) == value for key, value in filters.items())
 
 
+PATTERN_WILDCARD = re.compile(r"\{(subject|session)\}")
+
+
+def pattern_regex(pattern: str) -> re.Pattern:
+    """The regular expression of a path pattern with ``{subject}`` and ``{session}`` (labels,
+    [a-zA-Z0-9]+) and optional glob ``*`` / ``?`` within one path component."""
+    parts = []
+    for piece in re.split(r"(\{subject\}|\{session\}|\*|\?)", pattern):
+        if piece in ("{subject}", "{session}"):
+            name = piece[1:-1]
+            parts.append(
+                f"(?P<{name}>[a-zA-Z0-9]+)" if f"(?P<{name}>" not in "".join(parts) else f"(?P={name})"
+            )
+        elif piece == "*":
+            parts.append("[^/]*")
+        elif piece == "?":
+            parts.append("[^/]")
+        else:
+            parts.append(re.escape(piece))
+    return re.compile("".join(parts))
+
+
+def find_pattern_images(pattern: str) -> dict[str, dict[str, str]]:
+    """{subject: {session: path}} of the files matching a path pattern such as
+    ``/data/synthseg/sub-{subject}_ses-{session}_T1w_synthseg.nii.gz`` (SynthSeg beside its
+    inputs) or ``/data/fastsurfer/sub-{subject}_ses-{session}/mri/aparc.DKTatlas+aseg.deep.mgz``.
+    Matched once, with one glob; two files for one session are an InputError naming both."""
+    if set(PATTERN_WILDCARD.findall(pattern)) != {"subject", "session"}:
+        raise InputError("config", f"segmentation_pattern '{pattern}' needs both {{subject}} and {{session}}")
+    regex = pattern_regex(pattern)
+    found: dict[str, dict[str, str]] = {}
+    for path in sorted(glob.glob(PATTERN_WILDCARD.sub("*", pattern))):
+        match = regex.fullmatch(path)
+        if not match:
+            continue
+        subject, session = match.group("subject"), match.group("session")
+        if session in found.get(subject, {}):
+            raise InputError(
+                pattern,
+                f"two files match sub-{subject} ses-{session}: {found[subject][session]} and {path}; "
+                "make the pattern more specific",
+            )
+        found.setdefault(subject, {})[session] = path
+    return found
+
+
 FREESURFER_LONG = re.compile(r"(?:sub-)?([a-zA-Z0-9]+)_(?:ses-)?([a-zA-Z0-9]+)\.long\.(.+)")
 
 
@@ -162,91 +208,12 @@ def find_freesurfer_long(subjects_dir, volume: str = "aseg.mgz") -> dict[str, di
     return found
 
 
-def parse_acq_time(text: str) -> datetime:
-    """ISO 8601 date or date-time (BIDS ``acq_time``); a trailing Z is UTC."""
-    value = text.strip()
-    if value.endswith("Z"):
-        value = value[:-1]
-    parsed = datetime.fromisoformat(value)
-    return parsed.replace(tzinfo=None)
-
-
-def read_sessions_table(path) -> dict[str, datetime]:
-    """{session label: acq_time} from ``sub-<label>_sessions.tsv``; labels lose their 'ses-'."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise InputError(path, f"cannot read sessions table ({err.strerror})") from None
-    reader = csv.DictReader(text.splitlines(), delimiter="\t")
-    missing = {"session_id", "acq_time"} - set(reader.fieldnames or [])
-    if missing:
-        raise InputError(path, f"sessions table lacks the column(s) {sorted(missing)}")
-    dates: dict[str, datetime] = {}
-    for line_number, row in enumerate(reader, start=2):
-        raw_id = (row["session_id"] or "").strip()
-        session = raw_id[4:] if raw_id.startswith("ses-") else raw_id
-        check_label("session", session, f"{path}, line {line_number}")
-        if session in dates:
-            raise InputError(path, f"line {line_number}: session '{raw_id}' is listed twice")
-        raw_time = (row["acq_time"] or "").strip()
-        if raw_time in ("", "n/a"):
-            dates[session] = None
-            continue
-        try:
-            dates[session] = parse_acq_time(raw_time)
-        except ValueError:
-            raise InputError(
-                path,
-                f"line {line_number}: acq_time '{raw_time}' of session '{raw_id}' is not an ISO 8601 date",
-            ) from None
-    return dates
-
-
-def read_session_numbers(path, column: str) -> dict[str, float | None]:
-    """{session label: value} of an optional numeric column of ``sub-<label>_sessions.tsv``
-    (e.g. ``icv``); empty when the table lacks the column, None for 'n/a'."""
-    path = Path(path)
-    reader = csv.DictReader(path.read_text().splitlines(), delimiter="\t")
-    if column not in (reader.fieldnames or []):
-        return {}
-    values: dict[str, float | None] = {}
-    for line_number, row in enumerate(reader, start=2):
-        raw_id = (row["session_id"] or "").strip()
-        raw = (row[column] or "").strip()
-        try:
-            value = None if raw in ("", "n/a") else float(raw)
-        except ValueError:
-            raise InputError(path, f"line {line_number}: {column} '{raw}' is not a number") from None
-        if value is not None and not value > 0:
-            raise InputError(path, f"line {line_number}: {column} must be positive, not {raw}")
-        values[raw_id[4:] if raw_id.startswith("ses-") else raw_id] = value
-    return values
-
-
-def session_dates(sessions: list[str], table: dict[str, datetime], table_path) -> dict[str, datetime]:
-    """The acq_time of each session with an image; a missing row or date is an InputError."""
-    dates = {}
-    for session in sessions:
-        if session not in table:
-            raise InputError(table_path, f"no row for session 'ses-{session}', which has a label image")
-        if table[session] is None:
-            raise InputError(table_path, f"session 'ses-{session}' has no acq_time")
-        dates[session] = table[session]
-    seen: dict[datetime, str] = {}
-    for session, when in sorted(dates.items()):
-        if when in seen:
-            raise InputError(
-                table_path,
-                f"sessions 'ses-{seen[when]}' and 'ses-{session}' have the same acq_time {when.isoformat()}",
-            )
-        seen[when] = session
-    return dates
-
-
-def years_since_first(dates: dict[str, datetime]) -> dict[str, float]:
-    """Years (of 365.25 days) from the earliest date; only intervals matter (dates may be shifted)."""
-    first = min(dates.values())
-    return {
-        session: (when - first).total_seconds() / (DAYS_PER_YEAR * 86400.0) for session, when in dates.items()
-    }
+def source_t1w_stem(label_path: str, suffix: str = "dseg") -> str | None:
+    """The raw T1w a BIDS label image was segmented from, as a name without extension:
+    ``sub-1_ses-2_run-1_desc-aseg_dseg.nii.gz`` → ``sub-1_ses-2_run-1_T1w``; None when the
+    name is not BIDS."""
+    entities = parse_entities(os.path.basename(label_path), suffix)
+    if not entities or "sub" not in entities or "ses" not in entities:
+        return None
+    kept = [f"{key}-{entities[key]}" for key in SOURCE_ENTITIES if key in entities]
+    return "_".join([f"sub-{entities['sub']}", f"ses-{entities['ses']}", *kept, "T1w"])

@@ -14,7 +14,6 @@ import logging
 import math
 from dataclasses import dataclass, field
 from itertools import combinations
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,6 +22,7 @@ from statsmodels.stats.multitest import multipletests
 
 from . import mixed, power, twostage
 from .errors import InputError
+from .tables import read_frame
 
 log = logging.getLogger(__name__)
 
@@ -72,21 +72,16 @@ class Settings:
         return list(dict.fromkeys([*self.covariates, *self.slope_covariates]))
 
 
-def read_tsv(path) -> pd.DataFrame:
-    return pd.read_csv(
-        path, sep="\t", na_values=["n/a"], keep_default_na=False, dtype={"participant_id": str}
-    )
-
-
 def read_participants(path, covariates: list[str]) -> pd.DataFrame:
     """participants.tsv indexed by 'sub-<label>', with 'group' and the requested covariates."""
-    try:
-        table = read_tsv(path)
-    except (OSError, pd.errors.ParserError) as err:
-        raise InputError(path, f"cannot read participants table ({err})") from None
+    table = read_frame(path)
     missing = [c for c in ["participant_id", "group", *covariates] if c not in table.columns]
     if missing:
-        raise InputError(path, f"participants table lacks the column(s) {missing}")
+        raise InputError(
+            path,
+            f"participants table lacks the column(s) {missing} "
+            f"(it has: {', '.join(map(str, table.columns))})",
+        )
     ids = table["participant_id"].astype(str).str.strip()
     table["participant_id"] = ids.where(ids.str.startswith("sub-"), "sub-" + ids)
     duplicated = table["participant_id"][table["participant_id"].duplicated()].unique()
@@ -535,7 +530,7 @@ def analyse(
         raise InputError(
             segmentation_dir, "no usable label images (sub-<label>/ses-<label>/anat/*_dseg.nii[.gz])"
         )
-    volumes = pd.concat([read_tsv(p) for p in volume_tables], ignore_index=True)
+    volumes = pd.concat([read_frame(p) for p in volume_tables], ignore_index=True)
     left_out = [
         {
             "participant_id": r.participant_id,
@@ -544,7 +539,7 @@ def analyse(
             "reason": f"{r.file}: {r.fault}",
         }
         for table in error_tables
-        for r in read_tsv(table).itertuples()
+        for r in read_frame(table).itertuples()
     ]
     participants = read_participants(
         participants_path, [c for c in settings.all_covariates if c != LABELLED_VOLUME]
@@ -573,12 +568,11 @@ def analyse(
     tables["excluded"] = pd.DataFrame(left_out, columns=EXCLUDED_COLUMNS)
     tables["description"]["left_out"] = left_out
     tables["description"]["icv_source"] = icv_source
+    # where each session's time came from (sessions.tsv acq_time, scans.tsv acq_time, an age)
+    tables["description"]["time_sources"] = (
+        sorted(volumes["time_source"].dropna().unique()) if "time_source" in volumes else []
+    )
     tables["description"]["n_sessions_in_window"] = int(
         windowed[["participant_id", "session_id"]].drop_duplicates().shape[0]
     )
     return tables
-
-
-def write_tsv(table: pd.DataFrame, path) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(path, sep="\t", index=False, na_rep="n/a", float_format="%.10g")

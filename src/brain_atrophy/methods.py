@@ -83,7 +83,7 @@ def methods_text(description: dict, rates: pd.DataFrame, regions: dict, software
         f"{volume_text}. "
         f"Regions: {region_text}. "
         f"{window_text}"
-        "Time was measured in years from each subject's first scan (acquisition dates). "
+        f"Time was measured in years from each subject's first scan ({_time_text(description)}). "
         "For each region, 100·ln(volume) was modelled with a linear mixed-effects model fitted by "
         "restricted maximum likelihood, with a fixed intercept and slope on time for each group"
         f"{covariate_text}, and a random intercept and random slope on time per subject with an "
@@ -97,6 +97,12 @@ def methods_text(description: dict, rates: pd.DataFrame, regions: dict, software
         "Per-subject rates (least-squares slopes of ln(volume)) were compared between groups with "
         "Welch's t-test and an ANCOVA as a sensitivity analysis.\n"
     )
+
+
+def _time_text(description: dict) -> str:
+    """Where the sessions' times came from, as analysis.json records it."""
+    sources = description.get("time_sources") or ["sessions.tsv acq_time"]
+    return "session times from " + _join(sources)
 
 
 def _definition(definition) -> str:

@@ -8,11 +8,11 @@ and are ignored here.
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 
 from .errors import InputError
+from .tables import read_table
 
 REGION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 LABEL_TOKEN = re.compile(r"(\d+)(?:-(\d+))?")
@@ -47,16 +47,11 @@ def parse_labels(text: str, names: dict[str, int] | None = None) -> tuple[int, .
 
 def read_label_names(path) -> dict[str, int]:
     """{name: index} from a BIDS dseg.tsv lookup table (columns ``index`` and ``name``)."""
-    path = Path(path)
-    try:
-        rows = list(csv.DictReader(path.read_text().splitlines(), delimiter="\t"))
-    except OSError as err:
-        raise InputError(path, f"cannot read label lookup table ({err.strerror})") from None
-    if not rows or not {"index", "name"} <= set(rows[0]):
-        raise InputError(path, "a dseg.tsv lookup table needs tab-separated columns 'index' and 'name'")
+    table = read_table(path)
+    table.require(["index", "name"], "a dseg.tsv lookup table (tab-separated columns 'index' and 'name')")
     names: dict[str, int] = {}
-    for line_number, row in enumerate(rows, start=2):
-        name, index = (row["name"] or "").strip(), (row["index"] or "").strip()
+    for line_number, row in table.numbered():
+        name, index = row["name"], row["index"]
         if not index.isdigit():
             raise InputError(path, f"line {line_number}: index '{index}' is not a non-negative integer")
         if name in names:
@@ -73,28 +68,22 @@ def load_regions(region_table, label_table=None, tissues=None) -> dict:
     return read_region_table(region_table, read_label_names(label_table) if label_table else None)
 
 
-def _table_reader(path: Path, required: set[str], needs: str) -> csv.DictReader:
-    """Rows of a region TSV (blank and '#' lines skipped); missing columns are an InputError."""
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise InputError(path, f"cannot read region table ({err.strerror})") from None
-    rows = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
-    reader = csv.DictReader(rows, delimiter="\t")
-    missing = required - set(reader.fieldnames or [])
-    if missing:
-        raise InputError(path, f"{needs}; missing {sorted(missing)}")
-    return reader
+def _region_rows(path: Path, required: list[str], needs: str):
+    """(line number, row) of a region TSV ('#' comment and blank lines skipped); missing
+    columns are an InputError."""
+    table = read_table(path, comments=True)
+    table.require(required, needs)
+    return table.numbered()
 
 
 def read_region_table(path, names: dict[str, int] | None = None) -> dict[str, tuple[int, ...]]:
     """Read a region TSV into {region: labels}, in file order; faults are InputErrors."""
     path = Path(path)
-    reader = _table_reader(
-        path, {"region", "labels"}, "region table needs tab-separated columns 'region' and 'labels'"
+    reader = _region_rows(
+        path, ["region", "labels"], "region table needs tab-separated columns 'region' and 'labels';"
     )
     regions: dict[str, tuple[int, ...]] = {}
-    for line_number, row in enumerate(reader, start=2):
+    for line_number, row in reader:
         name = (row["region"] or "").strip()
         if not REGION_NAME.fullmatch(name):
             raise InputError(
@@ -118,15 +107,15 @@ def read_tissue_regions(
     (one or more space-separated tissue names, summed: 'GM WM') and optionally ``labels``
     (empty: the whole maps); ``tissues`` are the configured maps."""
     path = Path(path)
-    reader = _table_reader(
+    reader = _region_rows(
         path,
-        {"region", "tissue"},
+        ["region", "tissue"],
         "a region table for tissue maps needs tab-separated columns 'region' and 'tissue' "
-        "(and optionally 'labels')",
+        "(and optionally 'labels');",
     )
     names = read_label_names(label_table) if label_table else None
     regions: dict[str, tuple[tuple[str, ...], tuple[int, ...] | None]] = {}
-    for line_number, row in enumerate(reader, start=2):
+    for line_number, row in reader:
         name, chosen = (row["region"] or "").strip(), tuple((row["tissue"] or "").split())
         if not REGION_NAME.fullmatch(name):
             raise InputError(

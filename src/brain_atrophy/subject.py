@@ -6,16 +6,17 @@ is paid per job.
 
 from __future__ import annotations
 
-import csv
 import logging
 from pathlib import Path
 
-from .bids import read_session_numbers, read_sessions_table, session_dates, years_since_first
+from .bids import source_t1w_stem
 from .errors import InputError
 from .images import describe_grid, read_label_image, same_grid
 from .mosaic import draw_mosaic, session_row
 from .rates import subject_rate
 from .regions import load_regions
+from .tables import write_rows
+from .times import session_numbers, session_times, years_since_first
 from .tissue import session_tissue_volumes
 from .volumes import label_counts, region_voxel_counts
 
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 SESSION_COLUMNS = ["region", "volume_mm3", "n_voxels", "labelled_mm3", "voxel_mm3"]
 VOLUME_COLUMNS = [
     "participant_id", "session_id", "acq_time", "years", "region", "volume_mm3", "n_voxels", "labelled_mm3",
-    "voxel_mm3", "session_icv_mm3",
+    "voxel_mm3", "session_icv_mm3", "time_source",
 ]  # fmt: skip
 # A sessions.tsv column with each session's intracranial volume (mm³) from another tool
 # (e.g. FreeSurfer's eTIV), carried into the volume table as session_icv_mm3.
@@ -80,26 +81,11 @@ def record_error(subject_dir, subject: str, error) -> None:
     (no volumes), so the group step can leave the subject out and say why."""
     path = subject_paths(subject_dir, subject, [])["errors"]
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_tsv(
+    write_rows(
         path,
         ["participant_id", "file", "fault"],
         [{"participant_id": f"sub-{subject}", "file": error.source, "fault": error.fault}],
     )
-
-
-def write_tsv(path: Path, columns: list[str], rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, columns, delimiter="\t", lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({key: _format(row[key]) for key in columns})
-
-
-def _format(value):
-    if isinstance(value, float):
-        return "n/a" if value != value else repr(value)
-    return value
 
 
 def read_t1w(path, label_image, label_path):
@@ -122,6 +108,8 @@ def process_subject(
     region_tsv,
     subject_dir,
     label_tsv=None,
+    scans_tsvs: dict[str, str] | None = None,
+    time_setting: dict | None = None,
     t1w_images: dict[str, str] | None = None,
     tissues: list[str] | None = None,
     atlas=None,
@@ -131,6 +119,8 @@ def process_subject(
 
     ``images`` maps each session to its label image or, with ``tissues`` (tissue-map mode), to
     {tissue: probability map}; regions may then restrict tissues to the labels of ``atlas``.
+    Each session's time comes from ``sessions_tsv`` (may be None), its ``scans_tsvs`` entry or
+    the ``time_setting`` column (see :mod:`brain_atrophy.times`).
     """
     if tissues:
         regions = load_regions(region_tsv, label_tsv, tissues)
@@ -138,14 +128,15 @@ def process_subject(
     else:
         regions = mosaic_regions = load_regions(region_tsv, label_tsv)
     t1w_images = t1w_images or {}
-    dates = session_dates(list(images), read_sessions_table(sessions_tsv), sessions_tsv)
-    years = years_since_first(dates)
-    icv = read_session_numbers(sessions_tsv, SESSIONS_ICV_COLUMN)
+    source_t1w = {} if tissues else {s: source_t1w_stem(path) for s, path in images.items()}
+    times = session_times(list(images), sessions_tsv, scans_tsvs, source_t1w, time_setting)
+    years = years_since_first(times)
+    icv = session_numbers(sessions_tsv, SESSIONS_ICV_COLUMN)
     paths = subject_paths(subject_dir, subject, images)
     long_rows = []
     mosaic_rows = []
     atlas_cache: dict = {}
-    for session in sorted(images, key=lambda s: dates[s]):
+    for session in sorted(images, key=lambda s: years[s]):
         if tissues:
             missing = [t for t in tissues if t not in images[session]]
             if missing:
@@ -164,19 +155,20 @@ def process_subject(
         labels = image.voxels.reshape(image.shape, order="F")
         mosaic_rows.append(session_row(f"sub-{subject}", f"ses-{session}", labels, t1w))
         log.info("sub-%s ses-%s: %s%s", subject, session, grid_path, " + T1w" if t1w is not None else "")
-        write_tsv(paths["sessions"][session], SESSION_COLUMNS, rows)
+        write_rows(paths["sessions"][session], SESSION_COLUMNS, rows)
         for row in rows:
             long_rows.append(
                 {
                     "participant_id": f"sub-{subject}",
                     "session_id": f"ses-{session}",
-                    "acq_time": dates[session].isoformat(),
+                    "acq_time": times[session].acq_time.isoformat() if times[session].acq_time else None,
                     "years": years[session],
                     **row,
                     "session_icv_mm3": float("nan") if icv.get(session) is None else icv[session],
+                    "time_source": times[session].source,
                 }
             )
-    write_tsv(paths["volumes"], VOLUME_COLUMNS, long_rows)
+    write_rows(paths["volumes"], VOLUME_COLUMNS, long_rows)
     paths["mosaic"].parent.mkdir(parents=True, exist_ok=True)
     draw_mosaic(mosaic_rows, mosaic_regions, paths["mosaic"])
     rate_rows = []
@@ -184,4 +176,4 @@ def process_subject(
         points = [(r["years"], r["volume_mm3"]) for r in long_rows if r["region"] == region]
         summary = subject_rate([p[0] for p in points], [p[1] for p in points])
         rate_rows.append({"participant_id": f"sub-{subject}", "region": region, **summary})
-    write_tsv(paths["rates"], RATE_COLUMNS, rate_rows)
+    write_rows(paths["rates"], RATE_COLUMNS, rate_rows)
