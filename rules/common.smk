@@ -1,5 +1,6 @@
 # Configuration, input discovery and path helpers. Everything here runs at parse time (and
 # again in every cluster job): it lists directories but never opens an image.
+import functools
 import os
 import re
 import sys
@@ -10,6 +11,8 @@ from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from brain_atrophy.acquisitions import input_files as acquisition_files  # noqa: E402
+from brain_atrophy.acquisitions import top_level_sidecars  # noqa: E402
 from brain_atrophy.bids import (  # noqa: E402
     find_freesurfer_long,
     find_pattern_images,
@@ -189,31 +192,48 @@ def subject_t1w_images(wildcards):
     return [t1w[s] for s in subject_t1w_sessions(wildcards)]
 
 
-def subject_sessions_table(wildcards):
-    """The subject's sessions.tsv, when the dataset has one (time may live in scans.tsv)."""
-    path = f"{BIDS_DIR}/sub-{wildcards.subject}/sub-{wildcards.subject}_sessions.tsv"
-    return path if os.path.exists(path) else []
+@functools.cache
+def time_tables():
+    """{subject: {"sessions_tsv": path or None, "scans": {session: path}}}: the tables a
+    session's time may be kept in (sessions.tsv, each session's scans.tsv), where they exist.
+    Read by the group job only, so correcting a date never re-measures an image."""
+    tables = {}
+    for subject, sessions in LABEL_IMAGES.items():
+        subject_dir = f"{BIDS_DIR}/sub-{subject}"
+        sessions_tsv = f"{subject_dir}/sub-{subject}_sessions.tsv"
+        scans = {
+            s: f"{subject_dir}/ses-{s}/sub-{subject}_ses-{s}_scans.tsv"
+            for s in sessions
+        }
+        tables[subject] = {
+            "sessions_tsv": sessions_tsv if os.path.exists(sessions_tsv) else None,
+            "scans": {s: path for s, path in scans.items() if os.path.exists(path)},
+        }
+    return tables
 
 
-def subject_scans_sessions(wildcards):
-    """The subject's sessions that have a scans.tsv (a session's time may be kept there)."""
-    return [
-        s
-        for s in subject_session_labels(wildcards)
-        if os.path.exists(scans_table(wildcards.subject, s))
-    ]
+def label_image_names():
+    """{subject: {session: label image file name}}: what each session was segmented from (a
+    BIDS name carries the T1w's acquisition entities)."""
+    return {
+        subject: {
+            s: os.path.basename(next(iter(p.values())) if isinstance(p, dict) else p)
+            for s, p in sessions.items()
+        }
+        for subject, sessions in LABEL_IMAGES.items()
+    }
 
 
-def scans_table(subject, session):
-    return (
-        f"{BIDS_DIR}/sub-{subject}/ses-{session}/sub-{subject}_ses-{session}_scans.tsv"
-    )
-
-
-def subject_scans_tables(wildcards):
-    return [
-        scans_table(wildcards.subject, s) for s in subject_scans_sessions(wildcards)
-    ]
+@functools.cache
+def session_metadata_files():
+    """Every sessions.tsv, scans.tsv and T1w sidecar the group job reads (inputs, so that
+    editing one reruns the group steps only), from directory listings."""
+    top = top_level_sidecars(BIDS_DIR)
+    files = set()
+    for subject, tables in time_tables().items():
+        files.update(tables["scans"].values())
+        files.update(acquisition_files(BIDS_DIR, subject, LABEL_IMAGES[subject], top))
+    return sorted(files)
 
 
 def final_outputs():

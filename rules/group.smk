@@ -6,6 +6,7 @@ rule group_statistics:
         unpack(region_inputs),
         subjects=expand(f"{OUT}/sub-{{subject}}", subject=SUBJECTS),
         participants=f"{BIDS_DIR}/participants.tsv",
+        session_metadata=lambda wildcards: session_metadata_files(),
     output:
         volumes=f"{OUT}/group/volumes.tsv",
         subject_rates=report(
@@ -38,6 +39,16 @@ rule group_statistics:
             caption="../report/tables.rst",
             category="Tables",
         ),
+        acquisitions=report(
+            f"{OUT}/group/acquisitions.tsv",
+            caption="../report/acquisitions.rst",
+            category="Scanner changes",
+        ),
+        scanner_effects=report(
+            f"{OUT}/group/scanner_effects.tsv",
+            caption="../report/scanner_effects.rst",
+            category="Scanner changes",
+        ),
         description=f"{OUT}/group/analysis.json",
         excluded=report(
             f"{OUT}/group/excluded.tsv",
@@ -60,6 +71,13 @@ rule group_statistics:
         exclude=config["exclude"],
         segmentation_dir=config["segmentation_dir"],
         tissues=TISSUES,
+        bids_dir=lambda wildcards, input: os.path.dirname(input.participants),
+        time=config.get("time"),
+        time_tables=lambda wildcards: time_tables(),
+        label_names=lambda wildcards: label_image_names(),
+        acquisition_keys=config["acquisition_keys"],
+        scanner_adjustment=config["scanner_adjustment"],
+        min_spanning_subjects=config["scanner_min_spanning_subjects"],
     script:
         "../scripts/group_statistics.py"
 
@@ -69,9 +87,8 @@ rule dataset_description:
         description=f"{OUT}/dataset_description.json",
         # BIDS has no names for the volume and rate tables, figures, logs or group outputs
         bidsignore=f"{OUT}/.bidsignore",
-        # one sidecar each, at the top: it applies to every *_volumes.tsv (*_rates.tsv) below
+        # one sidecar, at the top: it applies to every *_volumes.tsv below
         volumes_sidecar=f"{OUT}/volumes.json",
-        rates_sidecar=f"{OUT}/rates.json",
     log:
         f"{OUT}/logs/dataset_description.log",
     localrule: True

@@ -1,6 +1,7 @@
-# Per-subject stage: one job per subject (not per session) measures every session's regions,
-# fits the subject's two-stage rates and draws its QC mosaic (each image is decoded once). participants.tsv is deliberately not an input, so
-# editing a group or covariate never recomputes volumes.
+# Per-subject stage: one job per subject (not per session) measures every session's regions
+# and draws its QC mosaic (each image is decoded once). Neither participants.tsv nor the
+# sessions', scans' or sidecars' metadata are inputs: editing a group, a date or a scanner
+# never recomputes volumes.
 
 
 rule subject_volumes:
@@ -9,8 +10,6 @@ rule subject_volumes:
         unpack(atlas_input),
         images=subject_images,
         t1w=subject_t1w_images,
-        sessions=subject_sessions_table,
-        scans=subject_scans_tables,
     output:
         report(
             directory(f"{OUT}/sub-{{subject}}"),
@@ -29,7 +28,5 @@ rule subject_volumes:
         image_tissues=subject_image_tissues,
         tissues=TISSUES,
         t1w_sessions=subject_t1w_sessions,
-        scans_sessions=subject_scans_sessions,
-        time=config.get("time"),
     script:
         "../scripts/subject_volumes.py"

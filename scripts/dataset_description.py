@@ -16,7 +16,6 @@ def main(smk):
         description_path=smk.output.description,
         bidsignore_path=smk.output.bidsignore,
         volumes_path=smk.output.volumes_sidecar,
-        rates_path=smk.output.rates_sidecar,
         version=__version__,
         code_url=smk.params.code_url,
         sources=smk.params.sources,

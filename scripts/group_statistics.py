@@ -1,11 +1,13 @@
 """Group job: gather the subjects' tables, fit the mixed model per region, write the group tables."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the package ships with the workflow
 
+from brain_atrophy.bids import source_t1w_stem  # noqa: E402
 from brain_atrophy.group import Settings, analyse  # noqa: E402
 from brain_atrophy.regions import load_regions  # noqa: E402
 from brain_atrophy.scripting import run_script  # noqa: E402
@@ -14,7 +16,7 @@ from brain_atrophy.tables import write_frame  # noqa: E402
 
 TABLES = [
     "volumes", "subject_rates", "rates_by_group", "group_differences", "pairwise_differences",
-    "sensitivity", "power", "excluded",
+    "sensitivity", "power", "excluded", "acquisitions", "scanner_effects",
 ]  # fmt: skip
 
 
@@ -34,7 +36,23 @@ def settings_from(params) -> Settings:
         power_target=study["power"],
         power_reductions=tuple(study["reductions"]),
         power_schedule_weeks=tuple(study["schedule_weeks"]),
+        # YAML reads `true` / `false` as booleans; the schema also allows "auto"
+        scanner_adjustment=str(params.scanner_adjustment).lower(),
+        min_spanning_subjects=params.min_spanning_subjects,
     )
+
+
+def session_sources(time_tables: dict, label_names: dict) -> dict:
+    """Per subject, where its sessions' times may be kept, and the raw T1w each label image
+    came from (chooses the scans.tsv row)."""
+    return {
+        subject: {
+            "sessions_tsv": tables["sessions_tsv"],
+            "scans": tables["scans"],
+            "source_t1w": {s: source_t1w_stem(name) for s, name in label_names[subject].items()},
+        }
+        for subject, tables in time_tables.items()
+    }
 
 
 def main(smk):
@@ -47,10 +65,24 @@ def main(smk):
         regions=list(load_regions(smk.input.regions, smk.input.get("label_table"), smk.params.tissues)),
         settings=settings_from(smk.params),
         segmentation_dir=smk.params.segmentation_dir,
+        session_sources=session_sources(smk.params.time_tables, smk.params.label_names),
+        time_setting=smk.params.time,
+        keep_going=os.environ.get("BRAIN_ATROPHY_KEEP_GOING") == "1",
+        bids_dir=smk.params.bids_dir,
+        acquisition_keys=smk.params.acquisition_keys,
+        acquisition_sources={
+            (subject, session): name
+            for subject, names in smk.params.label_names.items()
+            for session, name in names.items()
+        },
     )
     for name in TABLES:
         write_frame(tables[name], smk.output[name])
     Path(smk.output.description).write_text(json.dumps(tables["description"], indent=2) + "\n")
+    scanners = tables["description"]["scanner_adjustment"]
+    if scanners["adjusted"] is False and len(scanners["acquisitions"]) > 1 and scanners["mode"] != "false":
+        # loud: rates may carry scanner steps
+        print(f"brain-atrophy: WARNING: scanner steps not modelled: {scanners['reason']}", file=sys.stderr)
 
 
 run_script(snakemake, main)

@@ -1,4 +1,4 @@
-"""Per-subject job: region volumes of every session, then the subject's two-stage rates."""
+"""Per-subject job: region volumes of every session and the subject's QC mosaic."""
 
 import sys
 from pathlib import Path
@@ -30,9 +30,6 @@ def main(smk):
         process_subject(
             subject=smk.wildcards.subject,
             images=session_images(smk),
-            sessions_tsv=smk.input.sessions or None,
-            scans_tsvs=dict(zip(smk.params.scans_sessions, smk.input.scans, strict=True)),
-            time_setting=smk.params.time,
             region_tsv=smk.input.regions,
             label_tsv=smk.input.get("label_table"),
             t1w_images=dict(zip(smk.params.t1w_sessions, smk.input.t1w, strict=True)),

@@ -84,7 +84,14 @@ def lmer():
     require_or_skip(r_available(), "R with lme4 and lmerTest is not installed", "BRAIN_ATROPHY_REQUIRE_R")
 
     def fit(
-        volumes_tsv, participants_tsv, reference, covariates, out_tsv, structure="unstructured", slope=()
+        volumes_tsv,
+        participants_tsv,
+        reference,
+        covariates,
+        out_tsv,
+        structure="unstructured",
+        slope=(),
+        reference_scanner=None,
     ):
         subprocess.run(
             [
@@ -97,6 +104,7 @@ def lmer():
                 str(out_tsv),
                 structure,
                 ",".join(slope) or "-",
+                reference_scanner or "-",
             ],
             check=True,
             capture_output=True,

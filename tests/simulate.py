@@ -32,3 +32,17 @@ def simulate_volumes(seed: int, n_per_group=(44, 59, 30), slope_sd=0.12, noise_s
                     }
                 )
     return pd.DataFrame(rows), pd.DataFrame(people).set_index("participant_id")
+
+
+def add_scanner_upgrade(volumes: pd.DataFrame, seed: int, step_pct: float = -2.0, upgrade_year: float = 1.6):
+    """Subjects enrol over 2.5 years; sessions from ``upgrade_year`` of the study on are on the
+    upgraded scanner, which reads volumes ``step_pct`` % smaller. Adds a ``scanner`` column."""
+    rng = np.random.default_rng(seed)
+    subjects = volumes["participant_id"].unique()
+    entry = pd.Series(rng.uniform(0, 2.5, len(subjects)), index=subjects)
+    calendar = volumes["participant_id"].map(entry) + volumes["years"]
+    upgraded = calendar >= upgrade_year
+    return volumes.assign(
+        scanner=np.where(upgraded, "Skyra XA30", "Skyra E11"),
+        volume_mm3=volumes["volume_mm3"] * np.where(upgraded, 1 + step_pct / 100, 1.0),
+    )

@@ -143,8 +143,6 @@ def t1w_on_another_grid(cohort):
 @pytest.mark.parametrize(
     "damage",
     [
-        unparsable_acq_time,
-        missing_sessions_row,
         t1w_on_another_grid,
         non_integral,
         four_d,
@@ -154,8 +152,6 @@ def t1w_on_another_grid(cohort):
         zero_voxel_size,
         negative_voxel_size,
         infinite_voxels,
-        missing_acq_time,
-        duplicate_acq_time,
     ],
 )
 def test_subject_fault_stops_with_a_clear_message(cohort, tmp_path, damage):
@@ -169,12 +165,29 @@ def test_subject_fault_stops_with_a_clear_message(cohort, tmp_path, damage):
     assert not (out / "group" / "rates_by_group.tsv").exists()
 
 
+@pytest.mark.parametrize(
+    "damage", [unparsable_acq_time, missing_sessions_row, missing_acq_time, duplicate_acq_time]
+)
+def test_time_fault_stops_the_group_step_with_a_clear_message(cohort, tmp_path, damage):
+    """Times are joined in the group job: the subject's volumes stay measured (nothing computed
+    is lost), and no group table is written."""
+    bad_file, fault = damage(cohort)
+    result, out, text = run(cohort, tmp_path)
+    assert result.returncode != 0
+    message = [line for line in text.splitlines() if line.startswith("brain-atrophy: ERROR")]
+    assert message, text
+    assert "rule group_statistics" in message[0]
+    assert str(bad_file.relative_to(cohort)) in message[0] and fault in message[0]
+    assert (out / f"sub-{BAD_SUBJECT}" / "anat" / f"sub-{BAD_SUBJECT}_volumes.tsv").is_file()
+    assert not (out / "group" / "rates_by_group.tsv").exists()
+
+
 def test_keep_going_finishes_everyone_else_and_reports_who_was_left_out(cohort, tmp_path):
     bad_file, fault = non_integral(cohort)
     result, out, text = run(cohort, tmp_path, "--keep-going")
     assert result.returncode != 0  # the final check keeps the failure visible
     for subject in ("HC01", "HC02", "OCR02"):
-        assert (out / f"sub-{subject}" / "anat" / f"sub-{subject}_rates.tsv").is_file()
+        assert (out / f"sub-{subject}" / "anat" / f"sub-{subject}_volumes.tsv").is_file()
     # the bad subject's directory holds only the record of its fault: no volumes
     assert [p.name for p in (out / f"sub-{BAD_SUBJECT}").iterdir() if not p.name.startswith(".")] == [
         f"sub-{BAD_SUBJECT}_errors.tsv"

@@ -76,11 +76,10 @@ def test_validator_flags_what_the_bidsignore_hides(pipeline_run, tmp_path):
     (copy / "sub-HC01" / "sub-HC01_errors.tsv").write_text("participant_id\tfile\tfault\nsub-HC01\tx\ty\n")
     assert_valid(copy)
 
-    kept = [p for p in derivatives.bidsignore_patterns() if p not in ("/volumes.json", "/rates.json")]
+    kept = [p for p in derivatives.bidsignore_patterns() if p != "/volumes.json"]
     (copy / ".bidsignore").write_text("\n".join(kept) + "\n")
     _, issues = validate(copy)
     assert ("SIDECAR_WITHOUT_DATAFILE", "/volumes.json") in errors_of(issues)
-    assert ("SIDECAR_WITHOUT_DATAFILE", "/rates.json") in errors_of(issues)
 
     (copy / ".bidsignore").unlink()
     status, issues = validate(copy)
@@ -93,15 +92,11 @@ def test_validator_flags_what_the_bidsignore_hides(pipeline_run, tmp_path):
 def test_one_top_level_sidecar_describes_every_volume_table(pipeline_run):
     _, out = pipeline_run
     volumes = json.loads((out / derivatives.VOLUMES_SIDECAR).read_text(encoding="utf-8"))
-    rates = json.loads((out / derivatives.RATES_SIDECAR).read_text(encoding="utf-8"))
     tables = sorted(out.glob("sub-*/ses-*/anat/*_volumes.tsv")) + sorted(out.glob("sub-*/anat/*_volumes.tsv"))
     assert len(tables) > 4
     for table in tables:
         header = table.read_text().splitlines()[0].split("\t")
         assert set(header) <= set(volumes), f"{table.name}: {set(header) - set(volumes)} not described"
-    for table in sorted(out.glob("sub-*/anat/*_rates.tsv")):
-        header = table.read_text().splitlines()[0].split("\t")
-        assert set(header) <= set(rates), f"{table.name}: {set(header) - set(rates)} not described"
     assert volumes["volume_mm3"]["Units"] == "mm^3"
     assert not list(out.rglob("sub-*_volumes.json"))  # inheritance: no per-session copies
     description = json.loads((out / "dataset_description.json").read_text())

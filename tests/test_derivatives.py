@@ -14,30 +14,25 @@ def test_volumes_sidecar_describes_exactly_the_columns_the_volume_tables_have():
     assert described - written == set(), "columns described but never written"
 
 
-def test_rates_sidecar_describes_exactly_the_rate_columns():
-    assert set(derivatives.RATE_COLUMNS) == set(subject.RATE_COLUMNS)
-
-
 def test_every_column_has_a_description_and_volumes_are_in_cubic_millimetres():
-    for sidecar in (derivatives.VOLUME_COLUMNS, derivatives.RATE_COLUMNS):
-        for column, entry in sidecar.items():
-            assert entry["Description"].strip(), column
-            if column.endswith("_mm3"):
-                assert entry["Units"] == "mm^3", column
+    for column, entry in derivatives.VOLUME_COLUMNS.items():
+        assert entry["Description"].strip(), column
+        if column.endswith("_mm3"):
+            assert entry["Units"] == "mm^3", column
     volumes = derivatives.VOLUME_COLUMNS
     assert "n_voxels" in volumes and "Units" not in volumes["n_voxels"]  # a count, no unit
     assert "det" in volumes["voxel_mm3"]["Description"] and "affine" in volumes["voxel_mm3"]["Description"]
     assert "CSF" in volumes["labelled_mm3"]["Description"]
 
 
-def test_bidsignore_lists_folders_without_trailing_slash_and_the_top_level_sidecars():
+def test_bidsignore_lists_folders_without_trailing_slash_and_the_top_level_sidecar():
     text = derivatives.bidsignore()
     patterns = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert patterns == derivatives.bidsignore_patterns()
     assert not [p for p in patterns if p.endswith("/")]  # "group/" would leave the folder flagged
-    for needed in ("/group", "/figures", "sub-*/figures", "/logs", "*_volumes.tsv", "*_rates.tsv"):
+    for needed in ("/group", "/figures", "sub-*/figures", "/logs", "*_volumes.tsv"):
         assert needed in patterns
-    assert f"/{derivatives.VOLUMES_SIDECAR}" in patterns and f"/{derivatives.RATES_SIDECAR}" in patterns
+    assert f"/{derivatives.VOLUMES_SIDECAR}" in patterns
     assert text.endswith("\n")
 
 
@@ -61,7 +56,6 @@ def test_write_dataset_files(tmp_path):
         "description_path": tmp_path / "dataset_description.json",
         "bidsignore_path": tmp_path / ".bidsignore",
         "volumes_path": tmp_path / "volumes.json",
-        "rates_path": tmp_path / "rates.json",
     }
     derivatives.write_dataset_files(**paths, version="0.1.0", code_url="https://x.org", sources=[tmp_path])
     assert json.loads(paths["description_path"].read_text())["BIDSVersion"] == derivatives.BIDS_VERSION
@@ -69,4 +63,3 @@ def test_write_dataset_files(tmp_path):
     volumes = json.loads(paths["volumes_path"].read_text(encoding="utf-8"))
     assert volumes == derivatives.VOLUME_COLUMNS
     assert "×" in volumes["volume_mm3"]["Description"]  # written as UTF-8, not escaped
-    assert json.loads(paths["rates_path"].read_text()) == derivatives.RATE_COLUMNS

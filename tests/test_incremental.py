@@ -115,3 +115,31 @@ def test_changing_the_region_table_reruns_every_subject(work):
 def test_changing_a_model_setting_reruns_only_the_group(work, setting):
     (work / "config.yaml").write_text(BASE_CONFIG + setting + "\n")
     assert planned_jobs(work) == GROUP_LEVEL
+
+
+def test_correcting_a_date_reruns_only_the_group(work):
+    table = work / "cohort/bids/sub-OCR01/sub-OCR01_sessions.tsv"
+    lines = table.read_text().splitlines()
+    session, when = lines[-1].split("\t")[:2]
+    lines[-1] = f"{session}\t{when[:10]}T15:30:00"
+    table.write_text("\n".join(lines) + "\n")
+    assert planned_jobs(work) == GROUP_LEVEL
+
+
+def test_a_scanner_column_reruns_only_the_group(work):
+    table = work / "cohort/bids/sub-HC02/sub-HC02_sessions.tsv"
+    lines = table.read_text().splitlines()
+    table.write_text("\n".join([lines[0] + "\tscanner"] + [f"{line}\tPrisma" for line in lines[1:]]) + "\n")
+    assert planned_jobs(work) == GROUP_LEVEL
+
+
+def test_a_new_or_edited_t1w_sidecar_reruns_only_the_group(work):
+    anat = work / "cohort/bids/sub-HC01/ses-w00/anat"
+    anat.mkdir(parents=True)
+    sidecar = anat / "sub-HC01_ses-w00_T1w.json"
+    sidecar.write_text('{"SoftwareVersions": "syngo MR E11"}\n')
+    assert planned_jobs(work) == GROUP_LEVEL
+    run_snakemake("--configfile", "config.yaml", cwd=work)
+    assert planned_jobs(work) == set()
+    sidecar.write_text('{"SoftwareVersions": "syngo MR XA30"}\n')
+    assert planned_jobs(work) == GROUP_LEVEL

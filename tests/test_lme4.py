@@ -3,10 +3,11 @@
 import numpy as np
 import pandas as pd
 import pytest
-from simulate import simulate_volumes
+from simulate import add_scanner_upgrade, simulate_volumes
 
-from brain_atrophy import mixed
-from brain_atrophy.group import Settings, apply_window, design, model_rates, pct
+from brain_atrophy import mixed, scanner
+from brain_atrophy.cohort import apply_window
+from brain_atrophy.group import Settings, design, model_rates, pct
 
 TOLERANCE_PCT = 0.005
 
@@ -106,3 +107,54 @@ def test_fallback_structures_agree_with_lme4(tmp_path, lmer, structure):
         assert abs(pct(est["estimate"]) - pct(r.estimate)) < TOLERANCE_PCT
         assert est["se"] == pytest.approx(r.se, rel=1e-3)
         assert est["df"] == pytest.approx(r.df, rel=0.02)
+
+
+def compare_steps(effects, reference):
+    """Each scanner step (100·ln scale) to 0.005 and its p-value to 1e-3, against lmerTest."""
+    assert len(effects) > 0
+    for _, row in effects.iterrows():
+        r = reference[(reference.kind == "scanner") & (reference.term == row["scanner"])].iloc[0]
+        assert abs(row["step"] - r.estimate) < TOLERANCE_PCT
+        assert row["step_se"] == pytest.approx(r.se, rel=1e-3)
+        assert abs(row["p_value"] - r.p) < 1e-3
+
+
+@pytest.mark.r
+@pytest.mark.parametrize(
+    "covariates, slope_covariates, window_weeks",
+    [((), (), 0), (("sex",), ("age",), 0), ((), (), 20)],
+    ids=["plain", "covariates-on-intercept-and-slope", "window"],
+)
+def test_scanner_step_agrees_with_lme4(tmp_path, lmer, covariates, slope_covariates, window_weeks):
+    volumes, participants = simulate_volumes(21)
+    volumes = apply_window(add_scanner_upgrade(volumes, 21), window_weeks, None, False)
+    paths = write_inputs(tmp_path, volumes, participants)
+    settings = Settings("HC", covariates=covariates, slope_covariates=slope_covariates)
+    tables = model_rates(volumes, participants, ["brain"], settings)
+    decision = tables["description"]["scanner_adjustment"]
+    assert decision["adjusted"], decision["reason"]
+    reference = lmer(
+        *paths, "HC", list(covariates), tmp_path / "r.tsv", slope=list(slope_covariates),
+        reference_scanner=decision["reference_scanner"],
+    )  # fmt: skip
+    compare_with_lmer(tables["rates_by_group"], tables["group_differences"], reference)
+    compare_steps(tables["scanner_effects"], reference)
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("structure", ["uncorrelated", "intercept"])
+def test_scanner_step_in_fallback_structures_agrees_with_lme4(tmp_path, lmer, structure):
+    volumes, participants = simulate_volumes(22)
+    volumes = add_scanner_upgrade(volumes, 22)
+    paths = write_inputs(tmp_path, volumes, participants)
+    data = volumes.assign(group=volumes["participant_id"].map(participants["group"]))
+    X, names = design(data, ["HC", "IFN", "OCR"], pd.DataFrame(index=participants.index), (), ["Skyra XA30"])
+    y = 100 * np.log(data["volume_mm3"].to_numpy())
+    fit = mixed.fit(y, X, data["years"].to_numpy(), data["participant_id"].to_numpy(), names, structure)
+    assert fit.converged and fit.structure == structure
+    decision = scanner.Decision(
+        "true", True, "test", "Skyra E11", ("Skyra XA30",), {"Skyra XA30": {"n_subjects_spanning": 0}}
+    )
+    effects = pd.DataFrame(scanner.step_rows(fit, "brain", decision, 0.95))
+    reference = lmer(*paths, "HC", [], tmp_path / "r.tsv", structure=structure, reference_scanner="Skyra E11")
+    compare_steps(effects, reference)

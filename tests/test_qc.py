@@ -49,3 +49,25 @@ def test_a_change_of_voxel_size_is_flagged_from_that_session_on():
     table = session_flags(volumes(rows), max_change_pct_per_year=1e9, min_voxels=50)
     assert [flags_of(table, "sub-a", f"ses-{k}") for k in range(4)] == ["", "", "grid_change", "grid_change"]
     assert not table[table["participant_id"] == "sub-b"]["flagged"].any()
+
+
+def test_the_first_session_on_a_new_acquisition_is_flagged():
+    rows = steady("sub-a") + steady("sub-b") + steady("sub-c", region="lesion")
+    table = volumes(rows)
+    # sub-a upgraded at its third session; sub-b always on the new scanner; sub-c back and forth
+    scanner = {
+        "sub-a": ["old", "old", "new", "new"],
+        "sub-b": ["new"] * 4,
+        "sub-c": ["old", "new", "old", "old"],
+    }
+    keys = zip(table["participant_id"], table["session_id"], strict=True)
+    table["scanner"] = [scanner[s][int(k[-1])] for s, k in keys]
+    flags = session_flags(table, max_change_pct_per_year=1e9, min_voxels=1)
+    assert [flags_of(flags, "sub-a", f"ses-{k}") for k in range(4)] == ["", "", "scanner_change", ""]
+    assert not flags[flags["participant_id"] == "sub-b"]["flagged"].any()
+    assert [flags_of(flags, "sub-c", f"ses-{k}") for k in range(4)] == [
+        "",
+        "scanner_change",
+        "scanner_change",
+        "",
+    ]

@@ -166,7 +166,7 @@ def test_latin1_sessions_table_is_read_and_the_log_says_how(tiny_cohort, tmp_pat
     text = lines[0] + "\tsite\n" + "".join(f"{line}\tZürich\n" for line in lines[1:])
     path.write_bytes(text.encode("latin-1"))
     run_snakemake(*cohort_config(cohort, tmp_path / "out"), cwd=tmp_path)
-    log = (tmp_path / "out" / "logs" / "subject_volumes" / f"sub-{BAD_SUBJECT}.log").read_text()
+    log = (tmp_path / "out" / "logs" / "group_statistics.log").read_text()
     assert f"{path}: not UTF-8 (line 2, byte 0xfc); read as cp1252" in log
 
 

@@ -1,4 +1,4 @@
-"""One subject's job on real NIfTI files: volumes, rates, and the QC mosaic on the T1w."""
+"""One subject's job on real NIfTI files: volumes and the QC mosaic on the T1w."""
 
 import nibabel as nib
 import numpy as np
@@ -26,17 +26,13 @@ def subject(tmp_path):
         intensity = (labels > 0) * 800.0 + rng.normal(100, 30, labels.shape)
         t1w[session] = anat / f"sub-01_ses-{session}_T1w.nii.gz"
         nib.save(nib.Nifti1Image(intensity.astype(np.float32), AFFINE), t1w[session])
-    sessions = tmp_path / "sub-01_sessions.tsv"
-    sessions.write_text("session_id\tacq_time\nses-1\t2020-01-01\nses-2\t2021-01-01\n")
     regions = tmp_path / "regions.tsv"
     regions.write_text("region\tlabels\nbrain\t2 10\nthalamus\t10\n")
-    return {"images": images, "t1w": t1w, "sessions": sessions, "regions": regions, "out": tmp_path / "out"}
+    return {"images": images, "t1w": t1w, "regions": regions, "out": tmp_path / "out"}
 
 
 def run(subject, t1w):
-    process_subject(
-        "01", subject["images"], subject["sessions"], subject["regions"], subject["out"], t1w_images=t1w
-    )
+    process_subject("01", subject["images"], subject["regions"], subject["out"], t1w_images=t1w)
 
 
 def test_volumes_are_counts_times_the_voxel_volume(subject):

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -126,8 +127,20 @@ def write_tsv(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def build_demo(out_dir, atlas_path, groups: dict[str, int] | None = None, seed: int = 2023) -> dict:
-    """Write bids/ (participants, sessions), segmentation/ (dseg images) and truth/ under out_dir."""
+def build_demo(
+    out_dir,
+    atlas_path,
+    groups: dict[str, int] | None = None,
+    seed: int = 2023,
+    enrolment_days: int = 700,
+    upgrade: ScannerUpgrade | None = None,
+) -> dict:
+    """Write bids/ (participants, sessions), segmentation/ (dseg images) and truth/ under out_dir.
+
+    Subjects enrol over ``enrolment_days`` from 2019-01-01. With ``upgrade``, sessions from its
+    date on are scanned on the upgraded scanner, which reads every planted tissue smaller by
+    ``upgrade.step`` (a fraction, e.g. -0.02); the T1w sidecars in bids/ say which scanner.
+    """
     groups = groups or DEFAULT_GROUPS
     out = Path(out_dir)
     bids_dir, seg_dir, truth_dir = out / "bids", out / "derivatives" / "segmentation", out / "truth"
@@ -157,24 +170,27 @@ def build_demo(out_dir, atlas_path, groups: dict[str, int] | None = None, seed: 
             weeks = [w for w in VISIT_WEEKS if w == 0 or rng.random() > 0.1]
             if rng.random() < 0.03:
                 weeks = [0]
-            first_day = date(2019, 1, 1) + timedelta(days=int(rng.integers(0, 700)))
+            first_day = date(2019, 1, 1) + timedelta(days=int(rng.integers(0, enrolment_days)))
             days = [7 * w + (int(rng.integers(-5, 6)) if w else 0) for w in weeks]
             years = np.array(days) / 365.25
+            upgraded = [bool(upgrade) and first_day + timedelta(days=d) >= upgrade.date for d in days]
+            step = math.log1p(upgrade.step) if upgrade and any(upgraded) else 0.0
             order = {}
             for tissue, (index, depth) in tissues.items():
                 # peel from the boundary inwards; the jitter makes each subject's peel its own
-                lowest = min(0.0, slopes[tissue] * years.max())
+                lowest = min(0.0, slopes[tissue] * years.max()) + min(0.0, step)
                 removal = 1 - math.exp(-RESERVE + lowest - 4 * NOISE_SD / 100)
                 k_max = min(len(index), int(len(index) * removal) + 64)
                 priority = depth + rng.uniform(0, 1.0, depth.size)
                 nearest = np.argpartition(priority, k_max - 1)[:k_max]
                 order[tissue] = index[nearest[np.argsort(priority[nearest], kind="stable")]]
             session_rows = []
-            for week, day, t in zip(weeks, days, years, strict=True):
+            for week, day, t, on_new in zip(weeks, days, years, upgraded, strict=True):
                 session = f"w{week:02d}"
                 labels = flat_atlas.copy()
                 for tissue, (index, _) in tissues.items():
-                    fraction = math.exp(-RESERVE + slopes[tissue] * t + rng.normal(0, NOISE_SD / 100))
+                    noise = rng.normal(0, NOISE_SD / 100)
+                    fraction = math.exp(-RESERVE + slopes[tissue] * t + noise + (step if on_new else 0.0))
                     k = min(len(order[tissue]), max(0, round(len(index) * (1 - fraction))))
                     labels[order[tissue][:k]] = CSF
                 image = nib.Nifti1Image(labels.reshape(atlas.shape).astype(dtype), affine)
@@ -192,6 +208,8 @@ def build_demo(out_dir, atlas_path, groups: dict[str, int] | None = None, seed: 
                 session_rows.append(
                     {"session_id": f"ses-{session}", "acq_time": f"{acq.isoformat()}T09:00:00"}
                 )
+                if upgrade:
+                    write_scanner_sidecar(bids_dir, subject, session, upgrade, on_new)
                 n_sessions += 1
             write_tsv(bids_dir / f"sub-{subject}" / f"sub-{subject}_sessions.tsv", session_rows)
             grid = np.array(VISIT_WEEKS) * 7 / 365.25
@@ -235,7 +253,46 @@ def build_demo(out_dir, atlas_path, groups: dict[str, int] | None = None, seed: 
     )
     write_tsv(truth_dir / "subjects.tsv", subject_truth)
     write_tsv(truth_dir / "groups.tsv", group_truth(subject_truth))
+    if upgrade:
+        write_scanner_truth(bids_dir, truth_dir, upgrade, tissues, untouched)
     return {"subjects": len(participants), "sessions": n_sessions, "out_dir": str(out)}
+
+
+@dataclass(frozen=True)
+class ScannerUpgrade:
+    """A mid-study upgrade: from ``date`` on, the scanner runs ``new_software`` and reads every
+    planted tissue smaller by the fraction ``-step``."""
+
+    date: date
+    step: float = -0.02
+    old_software: str = "syngo MR E11"
+    new_software: str = "syngo MR XA30"
+
+
+# What every session's scanner has in common: one dataset-level sidecar (BIDS inheritance).
+SCANNER = {"Manufacturer": "Siemens", "ManufacturersModelName": "Skyra", "MagneticFieldStrength": 3}
+
+
+def write_scanner_sidecar(bids_dir: Path, subject: str, session: str, upgrade, upgraded: bool) -> None:
+    """The session's T1w sidecar: only what differs from the dataset-level T1w.json."""
+    anat = bids_dir / f"sub-{subject}" / f"ses-{session}" / "anat"
+    anat.mkdir(parents=True, exist_ok=True)
+    software = upgrade.new_software if upgraded else upgrade.old_software
+    (anat / f"sub-{subject}_ses-{session}_T1w.json").write_text(json.dumps({"SoftwareVersions": software}))
+
+
+def write_scanner_truth(bids_dir: Path, truth_dir: Path, upgrade, tissues, untouched: int) -> None:
+    """The dataset-level sidecar, and the planted step per region (truth/scanner.tsv): exactly the
+    step for a planted tissue; for the whole brain, diluted by its labels that never change
+    (at the reserve's volume, the first sessions')."""
+    (bids_dir / "T1w.json").write_text(json.dumps(SCANNER, indent=2))
+    step = math.log1p(upgrade.step)
+    kept = {tissue: len(index) * math.exp(-RESERVE) for tissue, (index, _) in tissues.items()}
+    before = untouched + sum(kept.values())
+    after = untouched + sum(kept.values()) * math.exp(step)
+    rows = [{"region": tissue, "planted_step_pct": 100 * upgrade.step} for tissue in TISSUES]
+    rows.append({"region": "whole_brain", "planted_step_pct": 100 * (after / before - 1)})
+    write_tsv(truth_dir / "scanner.tsv", rows)
 
 
 def write_metadata(bids_dir: Path, seg_dir: Path, groups) -> None:

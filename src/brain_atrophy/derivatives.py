@@ -2,10 +2,10 @@
 
 BIDS has no names for volume or rate tables, figures, logs or group-level statistics, so the
 dataset lists them in a ``.bidsignore`` at its root (gitignore syntax), as fMRIPrep does. Their
-columns are described once, at the root, by ``volumes.json`` and ``rates.json``: by the BIDS
-inheritance principle a sidecar at the top applies to every ``*_volumes.tsv`` (``*_rates.tsv``)
-below it. The official validator (``bids-validator-deno``) still reports a top-level sidecar whose
-data files it ignores (SIDECAR_WITHOUT_DATAFILE, NOT_INCLUDED), so the sidecars are listed too.
+columns are described once, at the root, by ``volumes.json``: by the BIDS inheritance principle
+a sidecar at the top applies to every ``*_volumes.tsv`` below it. The official validator
+(``bids-validator-deno``) still reports a top-level sidecar whose data files it ignores
+(SIDECAR_WITHOUT_DATAFILE, NOT_INCLUDED), so the sidecar is listed too.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from pathlib import Path
 
 BIDS_VERSION = "1.9.0"
 VOLUMES_SIDECAR = "volumes.json"
-RATES_SIDECAR = "rates.json"
 
 # Without a trailing slash: the validator still flags a folder listed as "group/".
 BIDSIGNORE = [
@@ -23,8 +22,8 @@ BIDSIGNORE = [
     ("figures (group level and each subject's QC mosaic)", ["/figures", "sub-*/figures"]),
     ("one log per job", ["/logs"]),
     (
-        "tables BIDS has no suffix for, and the top-level sidecars describing their columns",
-        ["*_volumes.tsv", "*_rates.tsv", f"/{VOLUMES_SIDECAR}", f"/{RATES_SIDECAR}"],
+        "tables BIDS has no suffix for, and the top-level sidecar describing their columns",
+        ["*_volumes.tsv", f"/{VOLUMES_SIDECAR}"],
     ),
     ("a subject left out under --keep-going: what was wrong with its input", ["sub-*/*_errors.tsv"]),
 ]
@@ -35,18 +34,6 @@ MM3 = "mm^3"
 VOLUME_COLUMNS = {
     "participant_id": {"Description": "Subject identifier (sub-<label>)."},
     "session_id": {"Description": "Session identifier (ses-<label>)."},
-    "acq_time": {
-        "Description": "The session's acquisition date-time (ISO 8601) as the input dataset gives it "
-        "(sessions.tsv or scans.tsv acq_time); n/a when the session's time is an age.",
-    },
-    "years": {
-        "Description": "Time since the subject's first session (years of 365.25 days).",
-        "Units": "year",
-    },
-    "time_source": {
-        "Description": "Where the session's time was read: the sessions.tsv acq_time, the scans.tsv "
-        "acq_time of the session's anatomical scan, or an age column of sessions.tsv (with its unit).",
-    },
     "region": {
         "Description": "Region name, from the region table of the run (config 'regions'), which lists "
         "the labels (or tissues) that make up each region.",
@@ -70,31 +57,6 @@ VOLUME_COLUMNS = {
         "Description": "Volume of one voxel, from the image header: |det| of the 3×3 part of the "
         "voxel-to-world affine (right for flipped, oblique and anisotropic grids).",
         "Units": MM3,
-    },
-    "session_icv_mm3": {
-        "Description": "The session's intracranial volume from the 'icv' column of sessions.tsv "
-        "(e.g. FreeSurfer's eTIV); n/a without one.",
-        "Units": MM3,
-    },
-}
-
-# Columns of sub-<label>/anat/*_rates.tsv: two-stage rates over every session of the subject.
-RATE_COLUMNS = {
-    "participant_id": {"Description": "Subject identifier (sub-<label>)."},
-    "region": VOLUME_COLUMNS["region"],
-    "n_sessions": {"Description": "Sessions in which the region has a non-zero volume (all used)."},
-    "followup_years": {
-        "Description": "Years between the first and the last of those sessions.",
-        "Units": "year",
-    },
-    "baseline_volume_mm3": {
-        "Description": "The region's volume at the first of those sessions.",
-        "Units": MM3,
-    },
-    "rate_pct_per_year": {
-        "Description": "Annualized rate of change, 100·(exp(b) − 1), where b is the ordinary least "
-        "squares slope of ln(volume) on years; n/a with fewer than two sessions.",
-        "Units": "%/year",
     },
 }
 
@@ -128,10 +90,9 @@ def write_json(path, content: dict) -> None:
 
 
 def write_dataset_files(
-    description_path, bidsignore_path, volumes_path, rates_path, version: str, code_url: str, sources
+    description_path, bidsignore_path, volumes_path, version: str, code_url: str, sources
 ) -> None:
-    """Write the description, the ``.bidsignore`` and the two top-level column sidecars."""
+    """Write the description, the ``.bidsignore`` and the top-level column sidecar."""
     write_json(description_path, dataset_description(version, code_url, sources))
     Path(bidsignore_path).write_text(bidsignore(), encoding="utf-8")
     write_json(volumes_path, VOLUME_COLUMNS)
-    write_json(rates_path, RATE_COLUMNS)

@@ -15,6 +15,9 @@ from . import power  # noqa: E402
 COLOURS = plt.get_cmap("tab10").colors
 
 
+SCANNER_MARKERS = ("o", "^", "s", "D", "v", "P", "X", "*")
+
+
 def group_colours(groups) -> dict:
     return {g: COLOURS[i % len(COLOURS)] for i, g in enumerate(groups)}
 
@@ -32,6 +35,23 @@ def trajectories(volumes: pd.DataFrame, rates: pd.DataFrame, region: str, path) 
         ax.plot(
             subject["years"], 100 * subject["volume_mm3"] / baseline, color=colours[group], alpha=0.25, lw=0.8
         )
+    scanners = sorted(data["scanner"].dropna().unique()) if "scanner" in data else []
+    if len(scanners) > 1:
+        # each session marked by its acquisition, so a scanner step shows as a jump between markers
+        baselines = data.groupby("participant_id")["volume_mm3"].transform("first")
+        for scanner, marker in zip(scanners, SCANNER_MARKERS, strict=False):
+            on = data["scanner"] == scanner
+            ax.scatter(
+                data.loc[on, "years"],
+                100 * data.loc[on, "volume_mm3"] / baselines[on],
+                marker=marker,
+                s=12,
+                facecolors="none",
+                edgecolors=data.loc[on, "group"].map(colours),
+                linewidths=0.6,
+                alpha=0.6,
+                label=f"scanner: {scanner}",
+            )
     span = np.linspace(0, max(data["years"].max(), 0.1), 50)
     for _, row in region_rates.iterrows():
         colour = colours[row["group"]]

@@ -20,13 +20,13 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from . import mixed, power, twostage
+from . import cohort, mixed, power, scanner, twostage
+from .acquisitions import DEFAULT_KEYS
 from .errors import InputError
 from .tables import read_frame
+from .times import WEEKS_PER_YEAR
 
 log = logging.getLogger(__name__)
-
-WEEKS_PER_YEAR = 365.25 / 7
 
 RATES_BY_GROUP_COLUMNS = [
     "region", "group", "rate_pct_per_year", "ci_low", "ci_high", "n_subjects", "n_sessions", "converged",
@@ -66,97 +66,19 @@ class Settings:
     power_target: float = 0.8
     power_reductions: tuple[float, ...] = (0.25, 0.5)
     power_schedule_weeks: tuple[float, ...] = (0, 24, 48, 96)
+    scanner_adjustment: str = "auto"
+    min_spanning_subjects: int = scanner.MIN_SPANNING_SUBJECTS
 
     @property
     def all_covariates(self) -> list[str]:
         return list(dict.fromkeys([*self.covariates, *self.slope_covariates]))
 
 
-def read_participants(path, covariates: list[str]) -> pd.DataFrame:
-    """participants.tsv indexed by 'sub-<label>', with 'group' and the requested covariates."""
-    table = read_frame(path)
-    missing = [c for c in ["participant_id", "group", *covariates] if c not in table.columns]
-    if missing:
-        raise InputError(
-            path,
-            f"participants table lacks the column(s) {missing} "
-            f"(it has: {', '.join(map(str, table.columns))})",
-        )
-    ids = table["participant_id"].astype(str).str.strip()
-    table["participant_id"] = ids.where(ids.str.startswith("sub-"), "sub-" + ids)
-    duplicated = table["participant_id"][table["participant_id"].duplicated()].unique()
-    if len(duplicated):
-        raise InputError(path, f"participant(s) listed twice: {', '.join(duplicated)}")
-    table["group"] = table["group"].astype("string").str.strip()
-    return table.set_index("participant_id")
-
-
-def attach_groups(volumes: pd.DataFrame, participants: pd.DataFrame, participants_path) -> pd.DataFrame:
-    """Add each subject's group; a measured subject without a group is an InputError."""
-    subjects = volumes["participant_id"].unique()
-    groups = participants["group"].reindex(subjects)
-    lacking = sorted(groups[groups.isna() | (groups == "")].index)
-    if lacking:
-        raise InputError(
-            participants_path,
-            f"no group for participant(s) {', '.join(lacking)}, which have label images",
-        )
-    return volumes.assign(group=volumes["participant_id"].map(groups).astype(str))
-
-
-def group_order(groups, reference_group: str, config_name="config") -> list[str]:
-    present = list(dict.fromkeys(groups))
-    if reference_group not in present:
-        raise InputError(
-            config_name,
-            f"reference_group '{reference_group}' is not a group of the measured subjects "
-            f"(groups: {', '.join(sorted(present))})",
-        )
-    return [reference_group] + sorted(g for g in present if g != reference_group)
-
-
-def apply_window(volumes: pd.DataFrame, start_weeks: float, end_weeks: float | None, rebaseline: bool):
-    """Sessions inside [start, end] weeks on study (since each subject's first scan); with
-    ``rebaseline`` each subject's years count from its first scan inside the window."""
-    weeks = volumes["years"] * WEEKS_PER_YEAR
-    inside = weeks >= start_weeks - 1e-9
-    if end_weeks is not None:
-        inside &= weeks <= end_weeks + 1e-9
-    kept = volumes[inside]
-    if rebaseline:
-        kept = kept.assign(years=kept["years"] - kept.groupby("participant_id")["years"].transform("min"))
-    return kept
-
-
-def covariate_columns(participants: pd.DataFrame, covariates: list[str], reference: dict):
-    """Covariate columns measured from their reference values, and those values.
-
-    Numeric covariates are centred at the reference (default: the participants' mean), text
-    ones become dummies against the reference level (default: the first level sorted), so the
-    group rates are the rates of a subject at the reference values.
-    """
-    columns, used = {}, {}
-    for name in covariates:
-        values = participants[name]
-        numeric = pd.to_numeric(values, errors="coerce")
-        if numeric.notna().sum() == values.notna().sum():
-            used[name] = float(reference.get(name, numeric.mean()))
-            columns[name] = numeric - used[name]
-        else:
-            levels = sorted(values.dropna().astype(str).unique())
-            used[name] = str(reference.get(name, levels[0]))
-            if used[name] not in levels:
-                raise InputError("config", f"covariate_reference: '{used[name]}' is not a value of '{name}'")
-            for level in levels:
-                if level != used[name]:
-                    columns[f"{name}[{level}]"] = (
-                        (values.astype(str) == level).astype(float).where(values.notna())
-                    )
-    return pd.DataFrame(columns, index=participants.index), used
-
-
-def design(data: pd.DataFrame, groups: list[str], covariates: pd.DataFrame, slope_covariates=()):
-    """X for ``100·ln(volume) ~ group + group:years + covariates + slope_covariates:years``."""
+def design(
+    data: pd.DataFrame, groups: list[str], covariates: pd.DataFrame, slope_covariates=(), scanner_steps=()
+):
+    """X for ``100·ln(volume) ~ group + group:years + covariates + slope_covariates:years
+    [+ scanner]`` (``scanner_steps``: the non-reference acquisitions, a step each)."""
     names, columns = [], []
     years = data["years"].to_numpy(float)
     for g in groups:
@@ -172,6 +94,9 @@ def design(data: pd.DataFrame, groups: list[str], covariates: pd.DataFrame, slop
         if name.split("[")[0] in slope_covariates:
             names.append(f"{name}:years")
             columns.append(values * years)
+    step_names, step_values = scanner.step_columns(data, scanner_steps)
+    names += step_names
+    columns += step_values
     return np.column_stack(columns), names
 
 
@@ -206,9 +131,11 @@ def _pair(fit, names, group, versus, level):
     }
 
 
-def fit_region(data: pd.DataFrame, groups: list[str], covariates: pd.DataFrame, settings: Settings):
+def fit_region(
+    data: pd.DataFrame, groups: list[str], covariates: pd.DataFrame, settings: Settings, scanner_steps=()
+):
     """The mixed model of one region: (fit, rate rows, pairwise rows for every pair of groups)."""
-    X, names = design(data, groups, covariates, settings.slope_covariates)
+    X, names = design(data, groups, covariates, settings.slope_covariates, scanner_steps)
     y = 100.0 * np.log(data["volume_mm3"].to_numpy(float))
     fit = mixed.fit_with_fallback(
         y, X, data["years"].to_numpy(float), data["participant_id"].to_numpy(), names
@@ -366,9 +293,9 @@ def model_rates(
     participants_path="participants.tsv",
 ) -> dict:
     """Every group-level table from the session volumes (already windowed) and participants."""
-    volumes = attach_groups(volumes, participants, participants_path)
-    groups = group_order(volumes["group"], settings.reference_group)
-    covariate_values, reference_values = covariate_columns(
+    volumes = cohort.attach_groups(volumes, participants, participants_path)
+    groups = cohort.group_order(volumes["group"], settings.reference_group)
+    covariate_values, reference_values = cohort.covariate_columns(
         participants, settings.all_covariates, settings.covariate_reference
     )
     excluded = {}
@@ -381,14 +308,19 @@ def model_rates(
         volumes = volumes[~volumes["participant_id"].isin(list(excluded))]
     subject_rates = twostage.subject_rates(volumes)
     subject_rates.insert(1, "group", subject_rates["participant_id"].map(participants["group"]))
-    rates, pairs, powers, fits, unfitted = [], [], [], {}, {}
+    decision = scanner_decision(volumes, groups, settings)
+    steps = decision.levels if decision.adjusted else ()
+    rates, pairs, powers, fits, unfitted, effects, unadjusted = [], [], [], {}, {}, [], []
     for region in regions:
         data = volumes[(volumes["region"] == region) & (volumes["volume_mm3"] > 0)]
         data = data.sort_values(["participant_id", "years"], kind="stable").reset_index(drop=True)
         problem = unfittable(data, groups)
         if problem is None:
             try:
-                fit, region_rates, region_pairs = fit_region(data, groups, covariate_values, settings)
+                fit, region_rates, region_pairs = fit_region(data, groups, covariate_values, settings, steps)
+                if steps:
+                    effects += scanner.step_rows(fit, region, decision, settings.level)
+                    unadjusted.append(fit_region(data, groups, covariate_values, settings))
             except (np.linalg.LinAlgError, ValueError) as err:
                 problem = f"the model cannot be estimated ({err})"
         if problem is not None:
@@ -420,9 +352,13 @@ def model_rates(
     sensitivity = pd.DataFrame(
         sensitivity_rows(pairs, subject_rates, participants, covariate_values, settings)
     )
+    if steps:
+        sensitivity = with_unadjusted(sensitivity, rates, unadjusted)
     description = {
         "model": "REML 100*ln(volume) ~ group + group:years + covariates [+ slope_covariates:years]"
-        " + (years | subject)",
+        + (" + scanner" if steps else "")
+        + " + (years | subject)",
+        "scanner_adjustment": decision.as_dict(),
         "fallback_order": list(mixed.STRUCTURES),
         "window": {
             "start_weeks": settings.window_start_weeks,
@@ -458,61 +394,45 @@ def model_rates(
         "pairwise_differences": pairwise,
         "sensitivity": sensitivity,
         "power": pd.DataFrame(powers, columns=POWER_COLUMNS),
+        "scanner_effects": pd.DataFrame(effects, columns=scanner.SCANNER_EFFECT_COLUMNS),
         "description": description,
     }
 
 
-# The covariate name that means "each subject's intracranial volume at its first scan" (from
-# sessions.tsv or measured from the label images), unless participants.tsv has that column.
-LABELLED_VOLUME = "icv"
+def scanner_decision(volumes: pd.DataFrame, groups: list[str], settings: Settings) -> scanner.Decision:
+    """Whether this cohort's model gets acquisition steps (one decision for every region)."""
+    if "scanner" not in volumes:
+        volumes = volumes.assign(scanner=scanner.UNKNOWN)
+    sessions = volumes.drop_duplicates(["participant_id", "session_id"])
+    decision = scanner.decide(sessions, groups, settings.scanner_adjustment, settings.min_spanning_subjects)
+    if decision.identifiable_problem:
+        log.warning("scanner steps NOT modelled: %s; rates may carry scanner changes", decision.reason)
+    else:
+        log.info("scanner adjustment: %s (%s)", "yes" if decision.adjusted else "no", decision.reason)
+    return decision
 
 
-def baseline_icv(volumes: pd.DataFrame) -> tuple[pd.Series, str]:
-    """Each subject's intracranial volume (mm³) at its first session, indexed by
-    participant_id, and where it came from: the sessions.tsv ``icv`` column when every subject
-    has it there, else the labelled volume of the first label image."""
-    first = volumes.sort_values("years", kind="stable").drop_duplicates("participant_id")
-    first = first.set_index("participant_id")
-    if "session_icv_mm3" in first and first["session_icv_mm3"].notna().all():
-        return first["session_icv_mm3"].rename(
-            LABELLED_VOLUME
-        ), "sessions.tsv icv at each subject's first session"
-    return first["labelled_mm3"].rename(
-        LABELLED_VOLUME
-    ), "labelled volume of each subject's first label image"
-
-
-EXCLUDED_COLUMNS = ["participant_id", "session_id", "kind", "reason"]
-
-
-def apply_exclusions(volumes: pd.DataFrame, exclusions) -> tuple[pd.DataFrame, list[dict]]:
-    """Leave out the subjects or sessions the config lists (``exclude``), keeping their cached
-    volumes; returns the remaining rows and what was left out, with the reasons."""
-    left_out = []
-    keep = pd.Series(True, index=volumes.index)
-    for item in exclusions:
-        subject = (
-            item["participant_id"]
-            if item["participant_id"].startswith("sub-")
-            else f"sub-{item['participant_id']}"
-        )
-        rows = volumes["participant_id"] == subject
-        session = item.get("session_id")
-        if session:
-            session = session if session.startswith("ses-") else f"ses-{session}"
-            rows &= volumes["session_id"] == session
-        if not rows.any():
-            raise InputError("config", f"exclude: no measured {subject} {session or ''}".rstrip())
-        keep &= ~rows
-        left_out.append(
-            {
-                "participant_id": subject,
-                "session_id": session or "",
-                "kind": "config exclude",
-                "reason": item["reason"],
-            }
-        )
-    return volumes[keep], left_out
+def with_unadjusted(sensitivity: pd.DataFrame, rates: pd.DataFrame, unadjusted: list) -> pd.DataFrame:
+    """The sensitivity table with each contrast's and each group's rate also from the model
+    without scanner steps, side by side."""
+    plain_rates = pd.DataFrame([r for _, region_rates, _ in unadjusted for r in region_rates])
+    plain_pairs = pd.DataFrame([p for _, _, region_pairs in unadjusted for p in region_pairs])
+    rate = rates.set_index(["region", "group"])["rate_pct_per_year"]
+    plain_rate = plain_rates.set_index(["region", "group"])["rate_pct_per_year"]
+    plain = plain_pairs.set_index(["region", "group", "versus"])
+    key = pd.MultiIndex.from_frame(sensitivity[["region", "group", "versus"]])
+    group_key = pd.MultiIndex.from_frame(sensitivity[["region", "group"]])
+    versus_key = pd.MultiIndex.from_frame(sensitivity[["region", "versus"]])
+    return sensitivity.assign(
+        group_rate_pct_per_year=rate.reindex(group_key).to_numpy(),
+        unadjusted_group_rate_pct_per_year=plain_rate.reindex(group_key).to_numpy(),
+        versus_rate_pct_per_year=rate.reindex(versus_key).to_numpy(),
+        unadjusted_versus_rate_pct_per_year=plain_rate.reindex(versus_key).to_numpy(),
+        unadjusted_difference_pct_per_year=plain["difference_pct_per_year"].reindex(key).to_numpy(),
+        unadjusted_ci_low=plain["ci_low"].reindex(key).to_numpy(),
+        unadjusted_ci_high=plain["ci_high"].reindex(key).to_numpy(),
+        unadjusted_p_value=plain["p_value"].reindex(key).to_numpy(),
+    )
 
 
 def analyse(
@@ -523,14 +443,22 @@ def analyse(
     segmentation_dir="segmentation_dir",
     error_tables=(),
     exclusions=(),
+    session_sources=None,
+    time_setting=None,
+    keep_going: bool = False,
+    bids_dir=None,
+    acquisition_keys=None,
+    acquisition_sources=None,
 ):
     """All group-level tables from the per-subject volume tables (and the error records of
-    subjects left out under --keep-going)."""
+    subjects left out under --keep-going): each session's time (``session_sources``, see
+    :func:`cohort.subject_sessions`) and acquisition (from ``bids_dir``) joined to its volumes,
+    then the model."""
     if not volume_tables:
         raise InputError(
             segmentation_dir, "no usable label images (sub-<label>/ses-<label>/anat/*_dseg.nii[.gz])"
         )
-    volumes = pd.concat([read_frame(p) for p in volume_tables], ignore_index=True)
+    measured = pd.concat([read_frame(p) for p in volume_tables], ignore_index=True)
     left_out = [
         {
             "participant_id": r.participant_id,
@@ -541,18 +469,26 @@ def analyse(
         for table in error_tables
         for r in read_frame(table).itertuples()
     ]
-    participants = read_participants(
-        participants_path, [c for c in settings.all_covariates if c != LABELLED_VOLUME]
+    volumes, timeless = cohort.assemble_sessions(measured, session_sources or {}, time_setting, keep_going)
+    left_out += timeless
+    if volumes.empty:
+        raise InputError(segmentation_dir, "no subject has both label images and session times")
+    acquisitions = cohort.acquisitions_table(
+        bids_dir or "", volumes, acquisition_keys or DEFAULT_KEYS, acquisition_sources
+    )
+    volumes = volumes.merge(acquisitions[["participant_id", "session_id", "scanner"]], how="left")
+    participants = cohort.read_participants(
+        participants_path, [c for c in settings.all_covariates if c != cohort.ICV_COVARIATE]
     )
     icv_source = None
-    if LABELLED_VOLUME in settings.all_covariates:
+    if cohort.ICV_COVARIATE in settings.all_covariates:
         icv_source = "participants.tsv icv"
-        if LABELLED_VOLUME not in participants.columns:
-            icv, icv_source = baseline_icv(volumes)
-            participants[LABELLED_VOLUME] = icv.reindex(participants.index)
-    analysed, excluded_by_config = apply_exclusions(volumes, exclusions)
+        if cohort.ICV_COVARIATE not in participants.columns:
+            icv, icv_source = cohort.baseline_icv(volumes)
+            participants[cohort.ICV_COVARIATE] = icv.reindex(participants.index)
+    analysed, excluded_by_config = cohort.apply_exclusions(volumes, exclusions)
     left_out += excluded_by_config
-    windowed = apply_window(
+    windowed = cohort.apply_window(
         analysed, settings.window_start_weeks, settings.window_end_weeks, settings.rebaseline
     )
     if windowed.empty:
@@ -564,15 +500,21 @@ def analyse(
     ]
     tables["volumes"] = volumes.assign(
         in_window=volumes.index.isin(windowed.index), excluded=~volumes.index.isin(analysed.index)
-    )
-    tables["excluded"] = pd.DataFrame(left_out, columns=EXCLUDED_COLUMNS)
-    tables["description"]["left_out"] = left_out
-    tables["description"]["icv_source"] = icv_source
+    )[VOLUME_TABLE_COLUMNS]
+    tables["acquisitions"] = acquisitions
+    tables["excluded"] = pd.DataFrame(left_out, columns=cohort.EXCLUDED_COLUMNS)
+    description = tables["description"]
+    description["left_out"] = left_out
+    description["icv_source"] = icv_source
     # where each session's time came from (sessions.tsv acq_time, scans.tsv acq_time, an age)
-    tables["description"]["time_sources"] = (
-        sorted(volumes["time_source"].dropna().unique()) if "time_source" in volumes else []
-    )
-    tables["description"]["n_sessions_in_window"] = int(
+    description["time_sources"] = sorted(volumes["time_source"].dropna().unique())
+    description["n_sessions_in_window"] = int(
         windowed[["participant_id", "session_id"]].drop_duplicates().shape[0]
     )
     return tables
+
+
+VOLUME_TABLE_COLUMNS = [
+    "participant_id", "session_id", "acq_time", "years", "region", "volume_mm3", "n_voxels", "labelled_mm3",
+    "voxel_mm3", "session_icv_mm3", "time_source", "scanner", "in_window", "excluded",
+]  # fmt: skip

@@ -93,9 +93,33 @@ def methods_text(description: dict, rates: pd.DataFrame, regions: dict, software
         "A group's annualized rate of change is 100·(exp(b/100) − 1) %/yr for its slope b; "
         f"{level} % confidence intervals and tests of group differences used Satterthwaite "
         "degrees of freedom. "
+        f"{_scanner_text(description)}"
         f"P-values were corrected across regions and contrasts with the {correction} procedure. "
         "Per-subject rates (least-squares slopes of ln(volume)) were compared between groups with "
         "Welch's t-test and an ANCOVA as a sensitivity analysis.\n"
+    )
+
+
+def _scanner_text(description: dict) -> str:
+    """The acquisitions and whether the model adjusted for them, as analysis.json records it."""
+    decision = description.get("scanner_adjustment")
+    if not decision or len(decision["acquisitions"]) < 2:
+        return ""
+    named = _join(
+        f"{name} ({a['n_sessions']} sessions of {a['n_subjects']} subjects)"
+        for name, a in decision["acquisitions"].items()
+    )
+    if decision["adjusted"]:
+        return (
+            f"Sessions were acquired on {len(decision['acquisitions'])} acquisitions: {named}. Each "
+            f"acquisition other than {decision['reference_scanner']} entered the model as a session-level "
+            "fixed effect (a step in 100·ln(volume)), identified by subjects scanned on both sides "
+            f"({decision['reason']}). "
+        )
+    return (
+        f"Sessions were acquired on {len(decision['acquisitions'])} acquisitions: {named}. "
+        f"WARNING: the model was not adjusted for them ({decision['reason']}); scanner changes may "
+        "bias the rates. "
     )
 
 

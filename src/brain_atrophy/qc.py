@@ -23,6 +23,21 @@ def grid_changed(data: pd.DataFrame) -> pd.Series:
     return (data["voxel_mm3"] / baseline - 1).abs() > GRID_TOLERANCE
 
 
+def scanner_changed(data: pd.DataFrame) -> pd.Series:
+    """Rows of a subject's first session on an acquisition other than its previous session's
+    (a scanner or protocol change: a step in every region, not atrophy)."""
+    if "scanner" not in data:
+        return pd.Series(False, index=data.index)
+    sessions = data.drop_duplicates(["participant_id", "session_id"]).sort_values(
+        ["participant_id", "years"], kind="stable"
+    )
+    previous = sessions.groupby("participant_id")["scanner"].shift()
+    first_on_new = previous.notna() & (previous != sessions["scanner"])
+    changed = sessions.loc[first_on_new, ["participant_id", "session_id"]]
+    keys = pd.MultiIndex.from_frame(data[["participant_id", "session_id"]])
+    return pd.Series(keys.isin(pd.MultiIndex.from_frame(changed)), index=data.index)
+
+
 def session_flags(volumes: pd.DataFrame, max_change_pct_per_year: float, min_voxels: int) -> pd.DataFrame:
     """One row per session: which checks it fails (``flags``, ';'-separated) and its subject's
     usable sessions and follow-up.
@@ -32,7 +47,8 @@ def session_flags(volumes: pd.DataFrame, max_change_pct_per_year: float, min_vox
     - ``absent:<region>`` / ``tiny:<region>``: no voxels, or fewer than ``min_voxels``;
     - ``grid_change``: the label image's voxel volume differs from the subject's first
       session's by more than 0.1 % (a change of scanner protocol or of resampling, a known
-      source of spurious volume change).
+      source of spurious volume change);
+    - ``scanner_change``: the subject's first session on a new acquisition.
     """
     data = volumes.sort_values(["participant_id", "region", "years"], kind="stable").copy()
     log_volume = np.log(data["volume_mm3"].where(data["volume_mm3"] > 0))
@@ -51,6 +67,7 @@ def session_flags(volumes: pd.DataFrame, max_change_pct_per_year: float, min_vox
     data["absent"] = data["n_voxels"] == 0
     data["tiny"] = (data["n_voxels"] > 0) & (data["n_voxels"] < min_voxels)
     data["grid_change"] = grid_changed(data)
+    data["scanner_change"] = scanner_changed(data)
     rows = []
     for (subject, session), session_rows in data.groupby(["participant_id", "session_id"], sort=True):
         flags = [f"implausible_change:{r}" for r in session_rows.loc[session_rows["implausible"], "region"]]
@@ -58,6 +75,8 @@ def session_flags(volumes: pd.DataFrame, max_change_pct_per_year: float, min_vox
         flags += [f"tiny:{r}" for r in session_rows.loc[session_rows["tiny"], "region"]]
         if session_rows["grid_change"].any():
             flags.append("grid_change")
+        if session_rows["scanner_change"].any():
+            flags.append("scanner_change")
         rows.append(
             {
                 "participant_id": subject,

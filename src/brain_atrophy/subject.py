@@ -1,4 +1,4 @@
-"""One subject's work: every session's region volumes, then the subject's two-stage rates.
+"""One subject's work: every session's region volumes and the subject's QC mosaic.
 
 Only numpy and nibabel are imported here: this runs once per subject, and its import cost
 is paid per job.
@@ -9,35 +9,20 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .bids import source_t1w_stem
 from .errors import InputError
 from .images import describe_grid, read_label_image, same_grid
 from .mosaic import draw_mosaic, session_row
-from .rates import subject_rate
 from .regions import load_regions
 from .tables import write_rows
-from .times import session_numbers, session_times, years_since_first
 from .tissue import session_tissue_volumes
 from .volumes import label_counts, region_voxel_counts
 
 log = logging.getLogger(__name__)
 
 SESSION_COLUMNS = ["region", "volume_mm3", "n_voxels", "labelled_mm3", "voxel_mm3"]
-VOLUME_COLUMNS = [
-    "participant_id", "session_id", "acq_time", "years", "region", "volume_mm3", "n_voxels", "labelled_mm3",
-    "voxel_mm3", "session_icv_mm3", "time_source",
-]  # fmt: skip
-# A sessions.tsv column with each session's intracranial volume (mm³) from another tool
-# (e.g. FreeSurfer's eTIV), carried into the volume table as session_icv_mm3.
-SESSIONS_ICV_COLUMN = "icv"
-RATE_COLUMNS = [
-    "participant_id",
-    "region",
-    "n_sessions",
-    "followup_years",
-    "baseline_volume_mm3",
-    "rate_pct_per_year",
-]
+# The subject's volume table: every session's regions. Times are joined at the group level
+# (from sessions.tsv / scans.tsv), so correcting a date never re-measures an image.
+VOLUME_COLUMNS = ["participant_id", "session_id", *SESSION_COLUMNS]
 
 
 def session_volumes(image_path, regions: dict[str, tuple[int, ...]], image=None) -> list[dict]:
@@ -70,7 +55,6 @@ def subject_paths(subject_dir, subject: str, sessions) -> dict:
             ses: root / f"ses-{ses}" / "anat" / f"sub-{subject}_ses-{ses}_volumes.tsv" for ses in sessions
         },
         "volumes": root / "anat" / f"sub-{subject}_volumes.tsv",
-        "rates": root / "anat" / f"sub-{subject}_rates.tsv",
         "mosaic": root / "figures" / f"sub-{subject}_desc-regions_qc.png",
         "errors": root / f"sub-{subject}_errors.tsv",
     }
@@ -104,23 +88,19 @@ def read_t1w(path, label_image, label_path):
 def process_subject(
     subject: str,
     images: dict,
-    sessions_tsv,
     region_tsv,
     subject_dir,
     label_tsv=None,
-    scans_tsvs: dict[str, str] | None = None,
-    time_setting: dict | None = None,
     t1w_images: dict[str, str] | None = None,
     tissues: list[str] | None = None,
     atlas=None,
 ) -> None:
-    """Measure every session of ``subject`` and write its per-session, volume and rate tables,
-    and its QC mosaic (on the session's T1w where ``t1w_images`` has one).
+    """Measure every session of ``subject`` and write its per-session and volume tables, and
+    its QC mosaic (on the session's T1w where ``t1w_images`` has one), sessions in the given
+    order.
 
     ``images`` maps each session to its label image or, with ``tissues`` (tissue-map mode), to
     {tissue: probability map}; regions may then restrict tissues to the labels of ``atlas``.
-    Each session's time comes from ``sessions_tsv`` (may be None), its ``scans_tsvs`` entry or
-    the ``time_setting`` column (see :mod:`brain_atrophy.times`).
     """
     if tissues:
         regions = load_regions(region_tsv, label_tsv, tissues)
@@ -128,15 +108,11 @@ def process_subject(
     else:
         regions = mosaic_regions = load_regions(region_tsv, label_tsv)
     t1w_images = t1w_images or {}
-    source_t1w = {} if tissues else {s: source_t1w_stem(path) for s, path in images.items()}
-    times = session_times(list(images), sessions_tsv, scans_tsvs, source_t1w, time_setting)
-    years = years_since_first(times)
-    icv = session_numbers(sessions_tsv, SESSIONS_ICV_COLUMN)
     paths = subject_paths(subject_dir, subject, images)
     long_rows = []
     mosaic_rows = []
     atlas_cache: dict = {}
-    for session in sorted(images, key=lambda s: years[s]):
+    for session in images:
         if tissues:
             missing = [t for t in tissues if t not in images[session]]
             if missing:
@@ -157,23 +133,7 @@ def process_subject(
         log.info("sub-%s ses-%s: %s%s", subject, session, grid_path, " + T1w" if t1w is not None else "")
         write_rows(paths["sessions"][session], SESSION_COLUMNS, rows)
         for row in rows:
-            long_rows.append(
-                {
-                    "participant_id": f"sub-{subject}",
-                    "session_id": f"ses-{session}",
-                    "acq_time": times[session].acq_time.isoformat() if times[session].acq_time else None,
-                    "years": years[session],
-                    **row,
-                    "session_icv_mm3": float("nan") if icv.get(session) is None else icv[session],
-                    "time_source": times[session].source,
-                }
-            )
+            long_rows.append({"participant_id": f"sub-{subject}", "session_id": f"ses-{session}", **row})
     write_rows(paths["volumes"], VOLUME_COLUMNS, long_rows)
     paths["mosaic"].parent.mkdir(parents=True, exist_ok=True)
     draw_mosaic(mosaic_rows, mosaic_regions, paths["mosaic"])
-    rate_rows = []
-    for region in regions:
-        points = [(r["years"], r["volume_mm3"]) for r in long_rows if r["region"] == region]
-        summary = subject_rate([p[0] for p in points], [p[1] for p in points])
-        rate_rows.append({"participant_id": f"sub-{subject}", "region": region, **summary})
-    write_rows(paths["rates"], RATE_COLUMNS, rate_rows)
