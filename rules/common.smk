@@ -9,6 +9,11 @@ from pathlib import Path
 from snakemake.logging import logger
 from snakemake.utils import validate
 
+# The one place the workflow's own package is put on a path: parsing imports it (below) even
+# where it is not installed (--lint, a dry run, the conda route), and Snakemake's script
+# preamble appends this process's sys.path to every script's, so scripts under any interpreter
+# (envs/atrophy.yaml's too) find it with no path code of their own (an installed copy, as
+# `pip install -e .` of this directory makes, comes first).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from brain_atrophy.acquisitions import input_files as acquisition_files  # noqa: E402
@@ -245,4 +250,5 @@ def final_outputs():
         *rules.qc_flagged.output,
         *rules.methods.output,
         *rules.check_inputs.output,
+        *rules.summary_report.output,
     ]

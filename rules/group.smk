@@ -49,6 +49,11 @@ rule group_statistics:
             caption="../report/scanner_effects.rst",
             category="Scanner changes",
         ),
+        subject_effects=report(
+            f"{OUT}/group/subject_effects.tsv",
+            caption="../report/subject_effects.rst",
+            category="Tables",
+        ),
         description=f"{OUT}/group/analysis.json",
         excluded=report(
             f"{OUT}/group/excluded.tsv",
@@ -78,6 +83,7 @@ rule group_statistics:
         acquisition_keys=config["acquisition_keys"],
         scanner_adjustment=config["scanner_adjustment"],
         min_spanning_subjects=config["scanner_min_spanning_subjects"],
+        subject_effects=config["subject_effects"],
     script:
         "../scripts/group_statistics.py"
 

@@ -110,3 +110,25 @@ rule methods:
         tissues=TISSUES,
     script:
         "../scripts/methods.py"
+
+
+rule summary_report:
+    input:
+        rates_by_group=rules.group_statistics.output.rates_by_group,
+        group_differences=rules.group_statistics.output.group_differences,
+        subject_effects=rules.group_statistics.output.subject_effects,
+        scanner_effects=rules.group_statistics.output.scanner_effects,
+        volumes=rules.group_statistics.output.volumes,
+        description=rules.group_statistics.output.description,
+        qc=rules.quality_control.output[0],
+        forest_rates=rules.figures.output.forest_rates,
+        subjects=expand(f"{OUT}/sub-{{subject}}", subject=SUBJECTS),
+    output:
+        f"{OUT}/report.html",
+    log:
+        f"{OUT}/logs/summary_report.log",
+    localrule: True
+    conda:
+        "../envs/atrophy.yaml"
+    script:
+        "../scripts/summary_report.py"

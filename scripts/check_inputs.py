@@ -4,14 +4,11 @@ Under --keep-going the group results for everyone else are already written; this
 the failure visible instead of letting a partial cohort pass as complete.
 """
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the package ships with the workflow
-
-from brain_atrophy.errors import InputError  # noqa: E402
-from brain_atrophy.scripting import run_script  # noqa: E402
-from brain_atrophy.tables import read_frame  # noqa: E402
+from brain_atrophy.errors import InputError
+from brain_atrophy.scripting import run_script
+from brain_atrophy.tables import read_frame
 
 
 def main(smk):

@@ -1,13 +1,10 @@
 """Group figures: trajectories and power curves per region, forest plots of rates and differences."""
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the package ships with the workflow
-
-from brain_atrophy import figures  # noqa: E402
-from brain_atrophy.scripting import run_script  # noqa: E402
-from brain_atrophy.tables import read_frame  # noqa: E402
+from brain_atrophy import figures
+from brain_atrophy.scripting import run_script
+from brain_atrophy.tables import read_frame
 
 
 def main(smk):

@@ -2,21 +2,18 @@
 
 import json
 import os
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the package ships with the workflow
-
-from brain_atrophy.bids import source_t1w_stem  # noqa: E402
-from brain_atrophy.group import Settings, analyse  # noqa: E402
-from brain_atrophy.regions import load_regions  # noqa: E402
-from brain_atrophy.scripting import run_script  # noqa: E402
-from brain_atrophy.subject import subject_paths  # noqa: E402
-from brain_atrophy.tables import write_frame  # noqa: E402
+from brain_atrophy.bids import source_t1w_stem
+from brain_atrophy.group import Settings, analyse
+from brain_atrophy.regions import load_regions
+from brain_atrophy.scripting import console, run_script
+from brain_atrophy.subject import subject_paths
+from brain_atrophy.tables import write_frame
 
 TABLES = [
     "volumes", "subject_rates", "rates_by_group", "group_differences", "pairwise_differences",
-    "sensitivity", "power", "excluded", "acquisitions", "scanner_effects",
+    "sensitivity", "power", "excluded", "acquisitions", "scanner_effects", "subject_effects",
 ]  # fmt: skip
 
 
@@ -39,6 +36,8 @@ def settings_from(params) -> Settings:
         # YAML reads `true` / `false` as booleans; the schema also allows "auto"
         scanner_adjustment=str(params.scanner_adjustment).lower(),
         min_spanning_subjects=params.min_spanning_subjects,
+        reference_percentile=params.subject_effects["reference_percentile"],
+        cutoffs=dict(params.subject_effects["cutoffs"]),
     )
 
 
@@ -82,7 +81,7 @@ def main(smk):
     scanners = tables["description"]["scanner_adjustment"]
     if scanners["adjusted"] is False and len(scanners["acquisitions"]) > 1 and scanners["mode"] != "false":
         # loud: rates may carry scanner steps
-        print(f"brain-atrophy: WARNING: scanner steps not modelled: {scanners['reason']}", file=sys.stderr)
+        console(f"brain-atrophy: WARNING: scanner steps not modelled: {scanners['reason']}")
 
 
 run_script(snakemake, main)

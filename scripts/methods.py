@@ -1,17 +1,14 @@
 """The methods paragraph (group/methods.md) and the configuration used, for the report."""
 
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the package ships with the workflow
+import yaml
 
-import yaml  # noqa: E402
-
-from brain_atrophy.methods import methods_text, versions  # noqa: E402
-from brain_atrophy.regions import load_regions  # noqa: E402
-from brain_atrophy.scripting import run_script  # noqa: E402
-from brain_atrophy.tables import read_frame  # noqa: E402
+from brain_atrophy.methods import methods_text, versions
+from brain_atrophy.regions import load_regions
+from brain_atrophy.scripting import run_script
+from brain_atrophy.tables import read_frame
 
 
 def main(smk):

@@ -1,15 +1,10 @@
 """QC mosaic of the cohort's flagged sessions (at most params.max_sessions), for the report."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the package ships with the workflow
-
-from brain_atrophy.mosaic import qc_mosaic  # noqa: E402
-from brain_atrophy.regions import load_regions  # noqa: E402
-from brain_atrophy.scripting import run_script  # noqa: E402
-from brain_atrophy.tables import read_frame  # noqa: E402
-from brain_atrophy.tissue import read_dominant_tissue  # noqa: E402
+from brain_atrophy.mosaic import qc_mosaic
+from brain_atrophy.regions import load_regions
+from brain_atrophy.scripting import run_script
+from brain_atrophy.tables import read_frame
+from brain_atrophy.tissue import read_dominant_tissue
 
 
 def main(smk):

@@ -1,13 +1,8 @@
 """QC table: per session, flags for implausible change, absent or tiny regions; per subject, follow-up."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the package ships with the workflow
-
-from brain_atrophy.qc import session_flags  # noqa: E402
-from brain_atrophy.scripting import run_script  # noqa: E402
-from brain_atrophy.tables import read_frame, write_frame  # noqa: E402
+from brain_atrophy.qc import session_flags
+from brain_atrophy.scripting import run_script
+from brain_atrophy.tables import read_frame, write_frame
 
 
 def main(smk):

@@ -1,16 +1,11 @@
 """Per-subject job: region volumes of every session and the subject's QC mosaic."""
 
-import sys
-from pathlib import Path
+import os
+import shutil
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # the package ships with the workflow
-
-import os  # noqa: E402
-import shutil  # noqa: E402
-
-from brain_atrophy.errors import InputError  # noqa: E402
-from brain_atrophy.scripting import run_script  # noqa: E402
-from brain_atrophy.subject import process_subject, record_error  # noqa: E402
+from brain_atrophy.errors import InputError
+from brain_atrophy.scripting import console, run_script
+from brain_atrophy.subject import process_subject, record_error
 
 
 def session_images(smk):
@@ -42,7 +37,7 @@ def main(smk):
             raise
         shutil.rmtree(smk.output[0], ignore_errors=True)  # nothing partial next to the record
         record_error(smk.output[0], smk.wildcards.subject, err)
-        print(f"brain-atrophy: ERROR (subject left out, --keep-going): {err}", file=sys.stderr, flush=True)
+        console(f"brain-atrophy: ERROR (subject left out, --keep-going): {err}")
 
 
 run_script(snakemake, main)

@@ -13,7 +13,15 @@ SUBJECT = re.compile(r"^\s+wildcards: .*subject=([a-zA-Z0-9]+)")
 # the group job and the report jobs that follow it
 GROUP_LEVEL = {
     (rule, None)
-    for rule in ("group_statistics", "quality_control", "figures", "qc_flagged", "methods", "check_inputs")
+    for rule in (
+        "group_statistics",
+        "quality_control",
+        "figures",
+        "qc_flagged",
+        "methods",
+        "check_inputs",
+        "summary_report",
+    )
 }
 BASE_CONFIG = """bids_dir: cohort/bids
 segmentation_dir: cohort/derivatives/segmentation

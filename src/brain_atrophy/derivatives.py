@@ -21,6 +21,7 @@ BIDSIGNORE = [
     ("group-level tables, the model summary, methods and configuration", ["/group"]),
     ("figures (group level and each subject's QC mosaic)", ["/figures", "sub-*/figures"]),
     ("one log per job", ["/logs"]),
+    ("the study's report page", ["/report.html"]),
     (
         "tables BIDS has no suffix for, and the top-level sidecar describing their columns",
         ["*_volumes.tsv", f"/{VOLUMES_SIDECAR}"],

@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from . import cohort, mixed, power, scanner, twostage
+from . import cohort, mixed, power, scanner, subject_effects, twostage
 from .acquisitions import DEFAULT_KEYS
 from .errors import InputError
 from .tables import read_frame
@@ -68,6 +68,8 @@ class Settings:
     power_schedule_weeks: tuple[float, ...] = (0, 24, 48, 96)
     scanner_adjustment: str = "auto"
     min_spanning_subjects: int = scanner.MIN_SPANNING_SUBJECTS
+    reference_percentile: float = 95.0
+    cutoffs: dict = field(default_factory=dict)  # region → %/yr: published pathological rates
 
     @property
     def all_covariates(self) -> list[str]:
@@ -98,6 +100,17 @@ def design(
     names += step_names
     columns += step_values
     return np.column_stack(columns), names
+
+
+def slope_contrasts(data: pd.DataFrame, subjects, groups, covariates, settings: Settings, steps=()):
+    """One row per subject (in ``subjects`` order): the weights that pick the subject's fixed
+    slope out of β — its group's slope plus slope covariates at its values — as the difference
+    of its design row one year apart."""
+    first = data.drop_duplicates("participant_id").set_index("participant_id").loc[list(subjects)]
+    first = first.reset_index()
+    at_one, _ = design(first.assign(years=1.0), groups, covariates, settings.slope_covariates, steps)
+    at_zero, _ = design(first.assign(years=0.0), groups, covariates, settings.slope_covariates, steps)
+    return at_one - at_zero
 
 
 def pct(slope: float) -> float:
@@ -311,6 +324,7 @@ def model_rates(
     decision = scanner_decision(volumes, groups, settings)
     steps = decision.levels if decision.adjusted else ()
     rates, pairs, powers, fits, unfitted, effects, unadjusted = [], [], [], {}, {}, [], []
+    per_subject = []
     for region in regions:
         data = volumes[(volumes["region"] == region) & (volumes["volume_mm3"] > 0)]
         data = data.sort_values(["participant_id", "years"], kind="stable").reset_index(drop=True)
@@ -321,6 +335,9 @@ def model_rates(
                 if steps:
                     effects += scanner.step_rows(fit, region, decision, settings.level)
                     unadjusted.append(fit_region(data, groups, covariate_values, settings))
+                per_subject += subject_rows(
+                    fit, data, region_rates, subject_rates, groups, covariate_values, settings, steps
+                )
             except (np.linalg.LinAlgError, ValueError) as err:
                 problem = f"the model cannot be estimated ({err})"
         if problem is not None:
@@ -395,8 +412,27 @@ def model_rates(
         "sensitivity": sensitivity,
         "power": pd.DataFrame(powers, columns=POWER_COLUMNS),
         "scanner_effects": pd.DataFrame(effects, columns=scanner.SCANNER_EFFECT_COLUMNS),
+        "subject_effects": pd.DataFrame(per_subject, columns=subject_effects.SUBJECT_EFFECT_COLUMNS),
         "description": description,
     }
+
+
+def subject_rows(fit, data, region_rates, subject_rates, groups, covariates, settings: Settings, steps):
+    """subject_effects.tsv rows of one fitted region."""
+    region = data["region"].iloc[0]
+    summary = subject_effects.subject_summary(data, subject_rates[subject_rates["region"] == region])
+    contrasts = slope_contrasts(data, fit.subjects, groups, covariates, settings, steps)
+    reference_slope = next(r["slope"] for r in region_rates if r["group"] == groups[0])
+    return subject_effects.subject_rows(
+        fit,
+        contrasts,
+        summary,
+        region,
+        reference_slope,
+        settings.level,
+        settings.reference_percentile,
+        settings.cutoffs.get(region),
+    )
 
 
 def scanner_decision(volumes: pd.DataFrame, groups: list[str], settings: Settings) -> scanner.Decision:

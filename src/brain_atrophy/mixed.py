@@ -70,6 +70,8 @@ class MixedFit:
     n_subjects: int
     stats: SufficientStatistics = field(repr=False)
     structure: str = "unstructured"
+    subjects: np.ndarray | None = field(default=None, repr=False)  # ids, in the order of stats
+    beta_offset: np.ndarray | None = field(default=None, repr=False)  # β taken out of y in stats
     _satterthwaite: tuple | None = field(default=None, repr=False)
 
     @property
@@ -270,7 +272,8 @@ def fit(y, X, t, subject_index, names, structure: str = "unstructured") -> Mixed
     y = np.asarray(y, dtype=float)
     X = np.asarray(X, dtype=float)
     t = np.asarray(t, dtype=float)
-    g = np.unique(np.asarray(subject_index), return_inverse=True)[1].ravel()
+    subjects, g = np.unique(np.asarray(subject_index), return_inverse=True)
+    g = g.ravel()
     # Conditioning, neither of which changes the REML optimum: time is centred (the random
     # effects model is invariant to the shift) and y is replaced by its OLS residual (β absorbs
     # Xβ₀), so sums of squares stay small and finite differences of the deviance are clean.
@@ -316,7 +319,31 @@ def fit(y, X, t, subject_index, names, structure: str = "unstructured") -> Mixed
         n_subjects=int(g.max()) + 1,
         stats=s,
         structure=structure,
+        subjects=subjects,
+        beta_offset=beta_ols,
     )
+
+
+def conditional_modes(fit_: MixedFit) -> tuple[np.ndarray, np.ndarray]:
+    """Each subject's predicted random effects (BLUPs, intercept and slope deviation) and their
+    conditional covariance, as lme4's ``ranef(m, condVar = TRUE)``, in ``fit_.subjects`` order.
+
+    With Mᵢ = I + ΛᵀZᵢᵀZᵢΛ: b̂ᵢ = Λ Mᵢ⁻¹ ΛᵀZᵢᵀ(yᵢ − Xᵢβ̂) and Var(bᵢ | y) = σ² Λ Mᵢ⁻¹ Λᵀ, at the
+    estimated θ, σ and β (the fixed effects' own uncertainty is not in it). The slope deviation
+    does not depend on where time is centred.
+    """
+    s, (a, b, c) = fit_.stats, fit_.theta
+    shift = fit_.beta - fit_.beta_offset  # stats hold y minus X·beta_offset
+    r0 = s.sum_y - s.sum_x @ shift  # Σ rᵢ
+    r1 = s.sum_ty - s.sum_tx @ shift  # Σ tᵢ rᵢ
+    lam = np.array([[a, 0.0], [b, c]])
+    ztz = np.stack([np.stack([s.n_i, s.sum_t], -1), np.stack([s.sum_t, s.sum_tt], -1)], -2)  # (m, 2, 2)
+    m = np.eye(2) + lam.T @ ztz @ lam
+    m_inv = np.linalg.inv(m)
+    ztr = np.stack([r0, r1], -1)  # (m, 2)
+    modes = np.einsum("ij,mjk,lk,ml->mi", lam, m_inv, lam, ztr)
+    covariance = fit_.sigma**2 * (lam @ m_inv @ lam.T)
+    return modes, covariance
 
 
 def fit_with_fallback(y, X, t, subject_index, names) -> MixedFit:

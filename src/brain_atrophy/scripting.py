@@ -2,35 +2,102 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
+import os
 import sys
 import traceback
 
 from .errors import InputError
 
+# Where console() writes while run_script sends stderr to the log; None: sys.stderr.
+_console = None
+
+
+def console(message: str) -> None:
+    """Write one deliberate line to the console (the job's real stderr), also while run_script
+    sends everything else written to stderr to the rule's log."""
+    print(message, file=_console or sys.stderr, flush=True)
+
+
+def _fileno(stream) -> int | None:
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+
+
+@contextlib.contextmanager
+def _stderr_into(log_path):
+    """Send stderr to the log file: Python's sys.stderr, and the file descriptor under it (so
+    that what C libraries write follows), while console() writes to the real stderr."""
+    global _console
+    real = sys.stderr
+    log = open(log_path, "a", buffering=1, encoding="utf-8", errors="backslashreplace")
+    fd = _fileno(real)
+    saved_fd = None
+    if fd is None:  # a stream with no descriptor under it (e.g. one a test put there)
+        _console = real
+    else:
+        real.flush()
+        saved_fd = os.dup(fd)
+        os.dup2(log.fileno(), fd)
+        _console = open(saved_fd, "w", encoding=getattr(real, "encoding", None) or "utf-8", closefd=False)
+    sys.stderr = log
+    try:
+        yield
+    finally:
+        sys.stderr = real
+        log.flush()
+        if saved_fd is not None:
+            real.flush()  # what was written through a kept reference to it belongs to the log
+            _console.close()
+            os.dup2(saved_fd, fd)
+            os.close(saved_fd)
+        _console = None
+        log.close()
+
 
 def run_script(smk, main) -> None:
     """Run ``main(smk)`` with logging to the rule's log file.
 
-    A fault in the user's data (InputError) becomes one line, "ERROR <file>: <fault>", in the
-    log and on the console, and exit status 1; anything else leaves its traceback in the log.
+    Python warnings and anything written to stderr while ``main`` runs go to the log file too;
+    console() writes deliberate lines to the console. A fault in the user's data (InputError)
+    becomes one line, "ERROR <file>: <fault>", in the log and on the console, and exit status 1;
+    anything else leaves its traceback in the log.
     """
     log_path = smk.log[0] if smk.log else None
-    handlers = [logging.FileHandler(log_path, mode="w")] if log_path else [logging.StreamHandler()]
-    logging.basicConfig(level=logging.INFO, handlers=handlers, format="%(asctime)s %(levelname)s %(message)s")
+    if log_path:
+        open(log_path, "w").close()  # a fresh log; the handler and the stderr capture append to it
+        handler = logging.FileHandler(log_path, mode="a", encoding="utf-8")
+        capture = _stderr_into(log_path)
+    else:
+        handler, capture = logging.StreamHandler(), contextlib.nullcontext()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
     logger = logging.getLogger("brain_atrophy")
     try:
-        main(smk)
-    except InputError as err:
-        logger.error("%s", err)
-        print(f"brain-atrophy: ERROR in rule {smk.rule}: {err}", file=sys.stderr, flush=True)
-        sys.exit(1)
-    except Exception as err:
-        logger.error("unexpected failure:\n%s", traceback.format_exc())
-        print(
-            f"brain-atrophy: unexpected failure in rule {smk.rule}: {type(err).__name__}: {err}"
-            f" (traceback in {log_path})",
-            file=sys.stderr,
-            flush=True,
-        )
-        sys.exit(1)
+        with capture:
+            try:
+                main(smk)
+            except InputError as err:
+                logger.error("%s", err)
+                console(f"brain-atrophy: ERROR in rule {smk.rule}: {err}")
+                sys.exit(1)
+            except Exception as err:
+                logger.error("unexpected failure:\n%s", traceback.format_exc())
+                console(
+                    f"brain-atrophy: unexpected failure in rule {smk.rule}: {type(err).__name__}: {err}"
+                    f" (traceback in {log_path})"
+                )
+                sys.exit(1)
+    finally:
+        logging.captureWarnings(False)
+        root.removeHandler(handler)
+        root.setLevel(level)
+        handler.close()

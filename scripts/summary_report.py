@@ -1,0 +1,33 @@
+"""The study's report page (report.html at the output dataset's root): the answer first."""
+
+import json
+import os
+from pathlib import Path
+
+from brain_atrophy.scripting import run_script
+from brain_atrophy.subject import subject_paths
+from brain_atrophy.summary import report_page
+from brain_atrophy.tables import read_frame
+
+TABLES = ["rates_by_group", "group_differences", "subject_effects", "scanner_effects", "qc", "volumes"]
+
+
+def main(smk):
+    tables = {name: read_frame(smk.input[name]) for name in TABLES}
+    group_of = (
+        tables["subject_effects"].drop_duplicates("participant_id").set_index("participant_id")["group"]
+    )
+    tables["volumes"] = tables["volumes"].assign(group=tables["volumes"]["participant_id"].map(group_of))
+    page_dir = Path(smk.output[0]).parent
+    mosaics = {}
+    for directory in smk.input.subjects:
+        participant = Path(directory).name
+        mosaic = subject_paths(directory, participant.removeprefix("sub-"), [])["mosaic"]
+        if mosaic.is_file():
+            mosaics[participant] = os.path.relpath(mosaic, page_dir)
+    description = json.loads(Path(smk.input.description).read_text())
+    page = report_page(tables, description, smk.input.forest_rates, mosaics)
+    Path(smk.output[0]).write_text(page, encoding="utf-8")
+
+
+run_script(snakemake, main)
