@@ -8,15 +8,12 @@ Prints the median of the repeats and the time per region.
 """
 
 import argparse
-import sys
 
 import pandas as pd
-from common import REPO, median_seconds
+from common import median_seconds
 
-sys.path.insert(0, str(REPO / "tests"))
-from simulate import simulate_volumes  # noqa: E402
-
-from brain_atrophy.group import Settings, model_rates  # noqa: E402
+from brain_atrophy.group import Settings, model_rates
+from brain_atrophy.simulate import simulate_volumes
 
 REGIONS = [f"region{k}" for k in range(5)]
 

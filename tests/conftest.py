@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+pytest.register_assert_rewrite("helpers")  # the shared assertions report like the tests' own
 
 from brain_atrophy import demo  # noqa: E402
 
@@ -55,18 +57,56 @@ def cohort_config(cohort: Path, output_dir: Path, **extra) -> list[str]:
     return ["--configfile", str(path)]
 
 
+def snakemake_command(*args) -> list[str]:
+    """The command line of a ``snakemake`` run on the repository's Snakefile with 2 cores."""
+    return ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--cores", "2", *map(str, args)]
+
+
 def run_snakemake(*args, cwd: Path, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
     """A real ``snakemake`` process on the repository's Snakefile, run from ``cwd``."""
-    command = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--cores", "2", *map(str, args)]
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        snakemake_command(*args), cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
 
 
-def copy_cohort(cohort: Path, target: Path) -> Path:
-    shutil.copytree(cohort, target)
-    return target
+# The group job and the report jobs that follow it: one each, whatever the cohort's size.
+GROUP_RULES = (
+    "group_statistics",
+    "quality_control",
+    "figures",
+    "qc_flagged",
+    "methods",
+    "check_inputs",
+    "summary_report",
+)
+JOB_HEADER = re.compile(r"^\s*(?:local)?rule (\w+):$")  # grouped jobs are indented
+JOB_FIELD = re.compile(r"^\s+(input|wildcards): (.*)$")
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """{rule: number of jobs} from the job stats table a (dry) run prints, with 'total'."""
+    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", output, flags=re.MULTILINE)}
+
+
+def planned_jobs(output: str) -> list[dict]:
+    """Each job a dry run lists: its ``rule``, ``wildcards`` ({name: value}) and ``input`` files."""
+    jobs = []
+    for line in output.splitlines():
+        header = JOB_HEADER.match(line)
+        if header:
+            jobs.append({"rule": header.group(1), "wildcards": {}, "input": []})
+            continue
+        field = JOB_FIELD.match(line)
+        if field and jobs:
+            key, value = field.groups()
+            if key == "input":
+                jobs[-1]["input"] = value.split(", ")
+            else:
+                jobs[-1]["wildcards"] = dict(item.split("=", 1) for item in value.split(", "))
+    return jobs
 
 
 def r_available() -> bool:

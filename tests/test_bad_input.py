@@ -7,9 +7,11 @@ import struct
 
 import nibabel as nib
 import numpy as np
-import pandas as pd
 import pytest
 from conftest import cohort_config, run_snakemake
+from helpers import write_image
+
+from brain_atrophy.tables import read_frame
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +45,7 @@ def four_d(cohort):
     path = label_image(cohort)
     image = nib.load(path)
     data = np.asanyarray(image.dataobj)
-    nib.save(nib.Nifti1Image(np.stack([data, data], axis=-1), image.affine), path)
+    write_image(path, np.stack([data, data], axis=-1), image.affine)
     return path, "expected one 3D label volume"
 
 
@@ -66,7 +68,7 @@ def float_labels_with(cohort, value):
     image = nib.load(path)
     data = np.asanyarray(image.dataobj).astype(np.float32)
     data[40, 40, 40] = value
-    nib.save(nib.Nifti1Image(data, image.affine), path)
+    write_image(path, data, image.affine)
     return path
 
 
@@ -136,7 +138,7 @@ def t1w_on_another_grid(cohort):
     image = nib.load(labels)
     shape = tuple(n + 2 for n in image.shape)
     path = labels.with_name(labels.name.replace("_dseg", "_T1w"))
-    nib.save(nib.Nifti1Image(np.full(shape, 100, dtype=np.int16), image.affine), path)
+    write_image(path, np.full(shape, 100, dtype=np.int16), image.affine)
     return path, "T1w grid"
 
 
@@ -305,7 +307,7 @@ def test_region_absent_from_every_image_is_reported_not_fatal(cohort, tmp_path):
     path.write_text("region\tlabels\nthalamus\t10 49\nnowhere\t9999\n")
     result, out, text = run(cohort, tmp_path, regions=str(path))
     assert result.returncode == 0, text
-    rates = pd.read_csv(out / "group" / "rates_by_group.tsv", sep="\t")
+    rates = read_frame(out / "group" / "rates_by_group.tsv")
     assert rates[rates["region"] == "thalamus"]["rate_pct_per_year"].notna().all()
     nowhere = rates[rates["region"] == "nowhere"]
     assert nowhere["rate_pct_per_year"].isna().all() and (nowhere["model"] == "not fitted").all()

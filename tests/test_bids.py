@@ -3,6 +3,7 @@
 import pytest
 
 from brain_atrophy.bids import (
+    find_freesurfer_long,
     find_label_images,
     find_pattern_images,
     find_session_images,
@@ -78,6 +79,16 @@ def test_non_bids_label_is_refused(tmp_path):
 
 def test_missing_directory_finds_nothing(tmp_path):
     assert find_label_images(tmp_path / "absent") == {}
+
+
+def test_discovery_of_longitudinal_runs(tmp_path):
+    for name in ("sub-01_ses-1.long.sub-01_base", "02_2.long.base02", "sub-01_ses-1", "sub-01_base"):
+        touch(tmp_path, f"{name}/mri/aseg.mgz")
+    found = find_freesurfer_long(tmp_path)
+    assert found == {
+        "01": {"1": str(tmp_path / "sub-01_ses-1.long.sub-01_base" / "mri" / "aseg.mgz")},
+        "02": {"2": str(tmp_path / "02_2.long.base02" / "mri" / "aseg.mgz")},
+    }
 
 
 def test_synthseg_flat_folder_pattern(tmp_path):

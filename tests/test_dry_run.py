@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from conftest import REPO, run_snakemake
+from conftest import REPO, job_counts, run_snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -27,12 +27,12 @@ def test_dry_run_over_1040_empty_sessions(tmp_path):
         "bids_dir: bids\nsegmentation_dir: seg\nregions: freesurfer\nreference_group: HC\noutput_dir: out\n"
     )
     result = run_snakemake("-n", "--configfile", "config.yaml", cwd=tmp_path)
-    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.MULTILINE))
+    counts = job_counts(result.stdout)
     per_subject = {"subject_volumes"}
-    assert all(counts[rule] == "260" for rule in per_subject)
+    assert all(counts[rule] == 260 for rule in per_subject)
     group_level = {rule: n for rule, n in counts.items() if rule not in per_subject | {"total"}}
-    assert "group_statistics" in group_level and set(group_level.values()) == {"1"}
-    assert int(counts["total"]) == 260 + len(group_level)
+    assert "group_statistics" in group_level and set(group_level.values()) == {1}
+    assert counts["total"] == 260 + len(group_level)
 
 
 @pytest.mark.parametrize("profile", ["default", "large-cohort", "slurm"])

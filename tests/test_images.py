@@ -6,6 +6,7 @@ import struct
 import nibabel as nib
 import numpy as np
 import pytest
+from helpers import write_image
 
 from brain_atrophy.errors import InputError
 from brain_atrophy.images import read_label_image, voxel_volume_mm3
@@ -15,15 +16,6 @@ from brain_atrophy.volumes import label_counts
 def labels_volume(shape=(7, 8, 9), seed=0):
     rng = np.random.default_rng(seed)
     return rng.integers(0, 6, shape).astype(np.int16)
-
-
-def save(tmp_path, data, affine=None, name="x_dseg.nii.gz", **header):
-    image = nib.Nifti1Image(data, np.eye(4) if affine is None else affine)
-    for key, value in header.items():
-        image.header[key] = value
-    path = tmp_path / name
-    nib.save(image, path)
-    return path
 
 
 @pytest.mark.parametrize(
@@ -51,7 +43,7 @@ def test_voxel_volume_of_oblique_grid():
 def test_reads_stored_labels_like_nibabel(tmp_path, dtype, name):
     data = labels_volume().astype(dtype)
     affine = np.diag([-1.1, 0.9, 1.3, 1])
-    path = save(tmp_path, data, affine, name)
+    path = write_image(tmp_path / name, data, affine)
     image = read_label_image(path)
     assert image.shape == data.shape
     np.testing.assert_array_equal(image.voxels.reshape(data.shape, order="F"), nib.load(path).get_fdata())
@@ -70,8 +62,7 @@ def test_big_endian_and_scaled_storage(tmp_path):
 
 def test_mgz_is_read_through_nibabel(tmp_path):
     data = labels_volume().astype(np.int32)
-    path = tmp_path / "aseg.mgz"
-    nib.save(nib.MGHImage(data, np.diag([1.0, 1.0, 1.2, 1.0])), path)
+    path = write_image(tmp_path / "aseg.mgz", data, np.diag([1.0, 1.0, 1.2, 1.0]))
     image = read_label_image(path)
     assert label_counts(image.voxels) == label_counts(data.ravel())
     assert image.voxel_volume_mm3 == pytest.approx(1.2)
@@ -79,18 +70,18 @@ def test_mgz_is_read_through_nibabel(tmp_path):
 
 def test_trailing_singleton_dimension_is_accepted(tmp_path):
     data = labels_volume()[..., None]
-    assert read_label_image(save(tmp_path, data)).shape == data.shape[:3]
+    assert read_label_image(write_image(tmp_path / "x_dseg.nii.gz", data)).shape == data.shape[:3]
 
 
 def test_4d_image_is_refused(tmp_path):
-    path = save(tmp_path, np.stack([labels_volume()] * 2, axis=-1))
+    path = write_image(tmp_path / "x_dseg.nii.gz", np.stack([labels_volume()] * 2, axis=-1))
     with pytest.raises(InputError, match=r"expected one 3D label volume.*\(7, 8, 9, 2\)") as err:
         read_label_image(path)
     assert str(path) in str(err.value)
 
 
 def test_truncated_gzip_is_refused(tmp_path):
-    path = save(tmp_path, labels_volume(shape=(40, 40, 40)))
+    path = write_image(tmp_path / "x_dseg.nii.gz", labels_volume(shape=(40, 40, 40)))
     raw = path.read_bytes()
     path.write_bytes(raw[: len(raw) // 2])
     with pytest.raises(InputError, match="corrupt or truncated gzip"):
@@ -98,7 +89,7 @@ def test_truncated_gzip_is_refused(tmp_path):
 
 
 def test_truncated_uncompressed_file_is_refused(tmp_path):
-    path = save(tmp_path, labels_volume(), name="x_dseg.nii")
+    path = write_image(tmp_path / "x_dseg.nii", labels_volume())
     path.write_bytes(path.read_bytes()[:-50])
     with pytest.raises(InputError, match="truncated"):
         read_label_image(path)
@@ -122,7 +113,7 @@ def test_uncompressed_file_named_gz_is_refused(tmp_path):
 def test_zero_or_negative_voxel_size_is_refused(tmp_path, size):
     # nibabel will not write such a header, so patch the bytes: pixdim[2] (offset 84) and
     # qform_code/sform_code (252, 254) set to 0 so the affine comes from pixdim
-    path = save(tmp_path, labels_volume(), name="x_dseg.nii")
+    path = write_image(tmp_path / "x_dseg.nii", labels_volume())
     raw = bytearray(path.read_bytes())
     raw[84:88] = struct.pack("<f", size)
     raw[252:256] = struct.pack("<hh", 0, 0)
@@ -133,7 +124,7 @@ def test_zero_or_negative_voxel_size_is_refused(tmp_path, size):
 
 
 def test_multi_member_gzip_is_read(tmp_path):
-    path = save(tmp_path, labels_volume(shape=(30, 30, 30)), name="x_dseg.nii")
+    path = write_image(tmp_path / "x_dseg.nii", labels_volume(shape=(30, 30, 30)))
     raw = path.read_bytes()
     split = len(raw) // 3
     member_path = tmp_path / "multi_dseg.nii.gz"

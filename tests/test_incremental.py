@@ -1,28 +1,13 @@
 """What a change plans, asserted from real dry runs after a finished run (per-subject caching)."""
 
-import re
 import shutil
 
 import pytest
-from conftest import REPO, run_snakemake
+from conftest import GROUP_RULES, REPO, planned_jobs, run_snakemake
 
 pytestmark = pytest.mark.slow
 
-JOB_HEADER = re.compile(r"^\s*(?:local)?rule (\w+):$")  # grouped jobs are indented
-SUBJECT = re.compile(r"^\s+wildcards: .*subject=([a-zA-Z0-9]+)")
-# the group job and the report jobs that follow it
-GROUP_LEVEL = {
-    (rule, None)
-    for rule in (
-        "group_statistics",
-        "quality_control",
-        "figures",
-        "qc_flagged",
-        "methods",
-        "check_inputs",
-        "summary_report",
-    )
-}
+GROUP_LEVEL = {(rule, None) for rule in GROUP_RULES}
 BASE_CONFIG = """bids_dir: cohort/bids
 segmentation_dir: cohort/derivatives/segmentation
 regions: regions.tsv
@@ -31,22 +16,14 @@ output_dir: out
 """
 
 
-def planned_jobs(work, *extra):
+def planned(work, *extra):
     """{(rule, subject or None)} that a dry run would run, without the 'all' target."""
     result = run_snakemake("-n", "--configfile", "config.yaml", *extra, cwd=work)
-    jobs, current = set(), None
-    for line in result.stdout.splitlines():
-        header = JOB_HEADER.match(line)
-        if header:
-            current = [header.group(1), None]
-            jobs.add(tuple(current))
-            continue
-        subject = SUBJECT.match(line)
-        if subject and current is not None:
-            jobs.discard(tuple(current))
-            current[1] = subject.group(1)
-            jobs.add(tuple(current))
-    return {job for job in jobs if job[0] != "all"}
+    return {
+        (job["rule"], job["wildcards"].get("subject"))
+        for job in planned_jobs(result.stdout)
+        if job["rule"] != "all"
+    }
 
 
 @pytest.fixture(scope="module")
@@ -81,12 +58,12 @@ def add_session(work, subject, session, acq_time):
 
 
 def test_finished_run_plans_nothing(work):
-    assert planned_jobs(work) == set()
+    assert planned(work) == set()
 
 
 def test_new_session_reruns_only_its_subject_and_the_group(work):
     add_session(work, "HC01", "w144", "2024-01-01T09:00:00")
-    assert planned_jobs(work) == {("subject_volumes", "HC01")} | GROUP_LEVEL
+    assert planned(work) == {("subject_volumes", "HC01")} | GROUP_LEVEL
 
 
 def test_new_subject_runs_only_itself_and_the_group(work):
@@ -103,26 +80,26 @@ def test_new_subject_runs_only_itself_and_the_group(work):
     )
     with open(work / "cohort/bids/participants.tsv", "a") as table:
         table.write("sub-HC09\tHC\t40.0\tF\n")
-    assert planned_jobs(work) == {("subject_volumes", "HC09")} | GROUP_LEVEL
+    assert planned(work) == {("subject_volumes", "HC09")} | GROUP_LEVEL
 
 
 def test_editing_participants_reruns_only_the_group(work):
     table = work / "cohort/bids/participants.tsv"
     table.write_text(table.read_text().replace("\tOCR\t", "\tHC\t", 1))
-    assert planned_jobs(work) == GROUP_LEVEL
+    assert planned(work) == GROUP_LEVEL
 
 
 def test_changing_the_region_table_reruns_every_subject(work):
     table = work / "regions.tsv"
     table.write_text(table.read_text() + "hippocampus\t17 53\tleft and right hippocampus\n")
     subjects = {("subject_volumes", s) for s in ("HC01", "HC02", "OCR01", "OCR02")}
-    assert planned_jobs(work) == subjects | GROUP_LEVEL
+    assert planned(work) == subjects | GROUP_LEVEL
 
 
 @pytest.mark.parametrize("setting", ["confidence_level: 0.9", "covariates: [age]"])
 def test_changing_a_model_setting_reruns_only_the_group(work, setting):
     (work / "config.yaml").write_text(BASE_CONFIG + setting + "\n")
-    assert planned_jobs(work) == GROUP_LEVEL
+    assert planned(work) == GROUP_LEVEL
 
 
 def test_correcting_a_date_reruns_only_the_group(work):
@@ -131,14 +108,14 @@ def test_correcting_a_date_reruns_only_the_group(work):
     session, when = lines[-1].split("\t")[:2]
     lines[-1] = f"{session}\t{when[:10]}T15:30:00"
     table.write_text("\n".join(lines) + "\n")
-    assert planned_jobs(work) == GROUP_LEVEL
+    assert planned(work) == GROUP_LEVEL
 
 
 def test_a_scanner_column_reruns_only_the_group(work):
     table = work / "cohort/bids/sub-HC02/sub-HC02_sessions.tsv"
     lines = table.read_text().splitlines()
     table.write_text("\n".join([lines[0] + "\tscanner"] + [f"{line}\tPrisma" for line in lines[1:]]) + "\n")
-    assert planned_jobs(work) == GROUP_LEVEL
+    assert planned(work) == GROUP_LEVEL
 
 
 def test_a_new_or_edited_t1w_sidecar_reruns_only_the_group(work):
@@ -146,8 +123,8 @@ def test_a_new_or_edited_t1w_sidecar_reruns_only_the_group(work):
     anat.mkdir(parents=True)
     sidecar = anat / "sub-HC01_ses-w00_T1w.json"
     sidecar.write_text('{"SoftwareVersions": "syngo MR E11"}\n')
-    assert planned_jobs(work) == GROUP_LEVEL
+    assert planned(work) == GROUP_LEVEL
     run_snakemake("--configfile", "config.yaml", cwd=work)
-    assert planned_jobs(work) == set()
+    assert planned(work) == set()
     sidecar.write_text('{"SoftwareVersions": "syngo MR XA30"}\n')
-    assert planned_jobs(work) == GROUP_LEVEL
+    assert planned(work) == GROUP_LEVEL

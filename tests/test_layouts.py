@@ -4,11 +4,11 @@ import shutil
 
 import nibabel as nib
 import numpy as np
-import pandas as pd
 import pytest
 from conftest import cohort_config, run_snakemake
+from helpers import write_image
 
-from brain_atrophy.bids import find_freesurfer_long
+from brain_atrophy.tables import read_frame
 
 pytestmark = pytest.mark.slow
 
@@ -18,22 +18,9 @@ def freesurfer_long_tree(cohort, subjects_dir):
     for image in sorted((cohort / "derivatives" / "segmentation").glob("sub-*/ses-*/anat/*_dseg.nii.gz")):
         subject, session = image.name.split("_")[:2]
         mri = subjects_dir / f"{subject}_{session}.long.{subject}_base" / "mri"
-        mri.mkdir(parents=True)
         source = nib.load(image)
-        labels = np.asanyarray(source.dataobj).astype(np.int32)
-        nib.save(nib.MGHImage(labels, source.affine), mri / "aseg.mgz")
+        write_image(mri / "aseg.mgz", np.asanyarray(source.dataobj), source.affine, np.int32)
     (subjects_dir / "fsaverage").mkdir()  # other FreeSurfer folders are ignored
-
-
-def test_discovery_of_longitudinal_runs(tmp_path):
-    for name in ("sub-01_ses-1.long.sub-01_base", "02_2.long.base02", "sub-01_ses-1", "sub-01_base"):
-        (tmp_path / name / "mri").mkdir(parents=True)
-        (tmp_path / name / "mri" / "aseg.mgz").write_bytes(b"")
-    found = find_freesurfer_long(tmp_path)
-    assert found == {
-        "01": {"1": str(tmp_path / "sub-01_ses-1.long.sub-01_base" / "mri" / "aseg.mgz")},
-        "02": {"2": str(tmp_path / "02_2.long.base02" / "mri" / "aseg.mgz")},
-    }
 
 
 def test_freesurfer_longitudinal_layout_measures_like_bids(tiny_cohort, tmp_path):
@@ -46,8 +33,8 @@ def test_freesurfer_longitudinal_layout_measures_like_bids(tiny_cohort, tmp_path
     )
     run_snakemake(*fs_config, cwd=tmp_path)
     keys = ["participant_id", "session_id", "region"]
-    bids = pd.read_csv(bids_out / "group" / "volumes.tsv", sep="\t").set_index(keys).sort_index()
-    fs = pd.read_csv(fs_out / "group" / "volumes.tsv", sep="\t").set_index(keys).sort_index()
+    bids = read_frame(bids_out / "group" / "volumes.tsv").set_index(keys).sort_index()
+    fs = read_frame(fs_out / "group" / "volumes.tsv").set_index(keys).sort_index()
     assert list(fs.index) == list(bids.index)
     np.testing.assert_array_equal(fs["n_voxels"], bids["n_voxels"])
     np.testing.assert_allclose(fs["volume_mm3"], bids["volume_mm3"], rtol=1e-6)
@@ -71,9 +58,9 @@ def cat12_tree(cohort, target):
         p1 = (0.9 * gm + 0.1 * wm).astype(np.float32)
         p2 = (0.9 * wm + 0.1 * gm).astype(np.float32)
         name = f"{subject}_{session}_T1w.nii"
-        nib.save(nib.Nifti1Image(p1, source.affine), anat / f"p1{name}")
-        nib.save(nib.Nifti1Image(p2, source.affine), anat / f"p2{name}")
-        nib.save(nib.Nifti1Image((100 + 800 * p2 + 500 * p1).astype(np.int16), source.affine), anat / name)
+        write_image(anat / f"p1{name}", p1, source.affine)
+        write_image(anat / f"p2{name}", p2, source.affine)
+        write_image(anat / name, 100 + 800 * p2 + 500 * p1, source.affine, np.int16)
         voxel = abs(np.linalg.det(source.affine[:3, :3]))
         expected[(subject, session)] = {
             "gray_matter": float(p1.sum(dtype=np.float64)) * voxel,
@@ -93,7 +80,7 @@ def test_tissue_maps_through_a_real_run(tiny_cohort, tmp_path):
     atlas = np.asanyarray(source.dataobj)[::2, ::2, ::2]
     affine = source.affine.copy()
     affine[:3, :3] *= 2
-    nib.save(nib.Nifti1Image(atlas.astype(np.int16), affine), tmp_path / "atlas.nii.gz")
+    write_image(tmp_path / "atlas.nii.gz", atlas, affine, np.int16)
     table = tmp_path / "regions.tsv"
     table.write_text(
         "region\ttissue\tlabels\nwhole_brain\tGM WM\t\ngray_matter\tGM\t\nwhite_matter\tWM\t\n"
@@ -109,7 +96,7 @@ def test_tissue_maps_through_a_real_run(tiny_cohort, tmp_path):
         regions=str(table),
     )
     run_snakemake(*config, cwd=tmp_path)
-    volumes = pd.read_csv(out / "group" / "volumes.tsv", sep="\t")
+    volumes = read_frame(out / "group" / "volumes.tsv")
     assert len(volumes) == 4 * len(expected)
     for (subject, session), truth in expected.items():
         rows = volumes[(volumes["participant_id"] == subject) & (volumes["session_id"] == session)]
@@ -122,7 +109,7 @@ def test_tissue_maps_through_a_real_run(tiny_cohort, tmp_path):
         assert 0 < measured["thalamus_gm"] < measured["gray_matter"]
     logs = "".join(p.read_text() for p in (out / "logs" / "subject_volumes").glob("*.log"))
     assert "resampled to the grid of" in logs and "+ T1w" in logs
-    rates = pd.read_csv(out / "group" / "rates_by_group.tsv", sep="\t")
+    rates = read_frame(out / "group" / "rates_by_group.tsv")
     assert set(rates["region"]) == {"whole_brain", "gray_matter", "white_matter", "thalamus_gm"}
     assert "tissue probability maps" in (out / "group" / "methods.md").read_text()
     assert (out / "figures" / "qc_flagged.png").is_file()

@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from simulate import GROUP_RATES, simulate_volumes
 
 from brain_atrophy import mixed
 from brain_atrophy.group import Settings, design, model_rates, pct
+from brain_atrophy.simulate import GROUP_RATES, simulate_volumes
 
 
 def model_inputs(seed, **kwargs):

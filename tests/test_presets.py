@@ -5,6 +5,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from helpers import write_image
 
 from brain_atrophy.regions import read_region_table
 from brain_atrophy.subject import session_volumes
@@ -43,8 +44,7 @@ def test_preset_measures_its_scheme(tmp_path, scheme):
     rng = np.random.default_rng(len(scheme))
     data = rng.choice(np.array([0, *labels]), size=(30, 34, 28)).astype(np.int16)
     affine = np.diag([0.9, -1.1, 1.2, 1.0])
-    path = tmp_path / "sub-1_ses-1_dseg.nii.gz"
-    nib.save(nib.Nifti1Image(data, affine), path)
+    path = write_image(tmp_path / "sub-1_ses-1_dseg.nii.gz", data, affine)
     regions = read_region_table(PRESETS / f"{preset}.tsv")
     measured = {row["region"]: row for row in session_volumes(path, regions)}
     stored = nib.load(path).get_fdata()

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import cohort_config, run_snakemake
+from helpers import write_image
 
 from brain_atrophy.tables import read_frame
 
@@ -142,9 +143,7 @@ def test_fastsurfer_subjects_dir(reference, tmp_path):
     for subject, session, path in label_images(cohort):
         image = nib.load(path)
         mri = subjects_dir / f"sub-{subject}_ses-{session}" / "mri"
-        mri.mkdir(parents=True)
-        labels = np.asarray(image.dataobj).astype(np.int32)
-        nib.save(nib.MGHImage(labels, image.affine), mri / "aparc.DKTatlas+aseg.deep.mgz")
+        write_image(mri / "aparc.DKTatlas+aseg.deep.mgz", np.asarray(image.dataobj), image.affine, np.int32)
         shutil.copy(mri / "aparc.DKTatlas+aseg.deep.mgz", mri / "aseg.auto_noCCseg.mgz")
     pattern = str(subjects_dir / "sub-{subject}_ses-{session}/mri/aparc.DKTatlas+aseg.deep.mgz")
     config = cohort_config(cohort, tmp_path / "out", segmentation_pattern=pattern)

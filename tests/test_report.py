@@ -10,6 +10,8 @@ import pytest
 from conftest import cohort_config, require_or_skip, run_snakemake
 from matplotlib import image as mpimg
 
+from brain_atrophy.tables import read_frame
+
 pytestmark = pytest.mark.slow
 
 FIGURES = [
@@ -124,7 +126,7 @@ def test_the_report_page_opens_on_the_answer_in_a_headless_browser(report, tmp_p
         timeout=120,
     ).stdout
     shown = html_table(dom, "rates")
-    rates = pd.read_csv(report / "out" / "group" / "rates_by_group.tsv", sep="\t")
+    rates = read_frame(report / "out" / "group" / "rates_by_group.tsv")
     assert list(shown["region"]) == list(rates["region"]) and list(shown["group"]) == list(rates["group"])
     assert list(shown["rate %/yr"]) == [f"{v:.2f}" for v in rates["rate_pct_per_year"]]
     assert list(shown["CI low"]) == [f"{v:.2f}" for v in rates["ci_low"]]

@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from simulate import add_scanner_upgrade, simulate_volumes
 
 from brain_atrophy import scanner
 from brain_atrophy.group import Settings, model_rates
+from brain_atrophy.simulate import GROUP_RATES, add_scanner_upgrade, simulate_volumes
 
 
 def sessions(rows):
@@ -67,8 +67,6 @@ def test_step_columns_and_the_percent_scale():
 
 
 def coverage(rates):
-    from simulate import GROUP_RATES
-
     truth = rates["group"].map(GROUP_RATES)
     return ((rates["ci_low"] <= truth) & (truth <= rates["ci_high"])).mean()
 

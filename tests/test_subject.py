@@ -3,6 +3,7 @@
 import nibabel as nib
 import numpy as np
 import pytest
+from helpers import write_image
 from PIL import Image
 
 from brain_atrophy.errors import InputError
@@ -20,12 +21,9 @@ def subject(tmp_path):
         labels[4:20, 4 : 24 - k, 4:16] = 2
         labels[8:14, 10:16, 8:12] = 10
         anat = tmp_path / "seg" / "sub-01" / f"ses-{session}" / "anat"
-        anat.mkdir(parents=True)
-        images[session] = anat / f"sub-01_ses-{session}_dseg.nii.gz"
-        nib.save(nib.Nifti1Image(labels, AFFINE), images[session])
+        images[session] = write_image(anat / f"sub-01_ses-{session}_dseg.nii.gz", labels, AFFINE)
         intensity = (labels > 0) * 800.0 + rng.normal(100, 30, labels.shape)
-        t1w[session] = anat / f"sub-01_ses-{session}_T1w.nii.gz"
-        nib.save(nib.Nifti1Image(intensity.astype(np.float32), AFFINE), t1w[session])
+        t1w[session] = write_image(anat / f"sub-01_ses-{session}_T1w.nii.gz", intensity, AFFINE, np.float32)
     regions = tmp_path / "regions.tsv"
     regions.write_text("region\tlabels\nbrain\t2 10\nthalamus\t10\n")
     return {"images": images, "t1w": t1w, "regions": regions, "out": tmp_path / "out"}
@@ -64,7 +62,7 @@ def test_a_t1w_on_another_grid_is_refused_naming_both_files(subject):
     data = np.asanyarray(nib.load(subject["t1w"]["2"]).dataobj)
     shifted = AFFINE.copy()
     shifted[:3, 3] = [0.0, 2.0, 0.0]
-    nib.save(nib.Nifti1Image(data, shifted), subject["t1w"]["2"])
+    write_image(subject["t1w"]["2"], data, shifted)
     with pytest.raises(InputError, match="T1w grid .* differs from its label image") as caught:
         run(subject, subject["t1w"])
     assert str(subject["t1w"]["2"]) in str(caught.value) and str(subject["images"]["2"]) in str(caught.value)

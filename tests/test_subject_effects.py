@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from conftest import REPO
 from scipy import stats
-from simulate import simulate_volumes
 
 from brain_atrophy.group import Settings, model_rates, pct
+from brain_atrophy.simulate import simulate_volumes
 from brain_atrophy.subject_effects import reference_threshold
 
 

@@ -6,6 +6,7 @@ import logging
 import nibabel as nib
 import numpy as np
 import pytest
+from helpers import write_image
 
 from brain_atrophy.bids import find_tissue_maps
 from brain_atrophy.errors import InputError
@@ -16,12 +17,6 @@ from brain_atrophy.tissue import atlas_on_grid, session_tissue_volumes, tissue_v
 MAP_AFFINE = np.array([[1.0, 0, 0, -20], [0, 1.0, 0, -24], [0, 0, 1.0, -16], [0, 0, 0, 1]])
 
 
-def save(path, data, affine=MAP_AFFINE):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nib.save(nib.Nifti1Image(data, affine), path)
-    return path
-
-
 @pytest.fixture
 def maps(tmp_path):
     """GM and WM maps on a 40×48×32 grid of 1 mm: GM 0.25 in a shell, WM 0.75 in a block."""
@@ -30,8 +25,8 @@ def maps(tmp_path):
     gm[4:36, 4:44, 4:28] = 0.25
     wm[10:30, 12:36, 8:24] = 0.75
     return {
-        "GM": save(tmp_path / "sub-01_ses-1_label-GM_probseg.nii.gz", gm),
-        "WM": save(tmp_path / "sub-01_ses-1_label-WM_probseg.nii.gz", wm),
+        "GM": write_image(tmp_path / "sub-01_ses-1_label-GM_probseg.nii.gz", gm, MAP_AFFINE),
+        "WM": write_image(tmp_path / "sub-01_ses-1_label-WM_probseg.nii.gz", wm, MAP_AFFINE),
     }
 
 
@@ -47,7 +42,7 @@ def test_regions_sum_tissues_and_may_restrict_them_to_atlas_labels(tmp_path, map
     atlas[:10] = 7
     atlas_affine = np.diag([2.0, 2.0, 2.0, 1.0])
     atlas_affine[:3, 3] = MAP_AFFINE[:3, 3] + 0.5
-    atlas_path = save(tmp_path / "atlas.nii.gz", atlas, atlas_affine)
+    atlas_path = write_image(tmp_path / "atlas.nii.gz", atlas, atlas_affine)
     table = tmp_path / "regions.tsv"
     table.write_text("region\ttissue\tlabels\nbrain\tGM WM\t\ngm_left\tGM\t7\n")
     regions = load_regions(table, tissues=["GM", "WM"])
@@ -67,7 +62,7 @@ def test_regions_sum_tissues_and_may_restrict_them_to_atlas_labels(tmp_path, map
 def test_an_atlas_elsewhere_in_the_world_is_refused(tmp_path, maps):
     far = np.diag([2.0, 2.0, 2.0, 1.0])
     far[:3, 3] = 500.0
-    atlas_path = save(tmp_path / "atlas.nii.gz", np.ones((4, 4, 4), dtype=np.int16), far)
+    atlas_path = write_image(tmp_path / "atlas.nii.gz", np.ones((4, 4, 4), dtype=np.int16), far)
     with pytest.raises(InputError, match="not in the same space"):
         atlas_on_grid(atlas_path, read_label_image(atlas_path), read_label_image(maps["GM"]), maps["GM"])
 
@@ -78,7 +73,7 @@ def test_an_atlas_elsewhere_in_the_world_is_refused(tmp_path, maps):
 def test_a_map_that_is_not_a_probability_map_is_refused(tmp_path, maps, value, fault):
     data = np.asanyarray(nib.load(maps["WM"]).dataobj).copy()
     data[20, 20, 20] = value
-    save(maps["WM"], data)
+    write_image(maps["WM"], data, MAP_AFFINE)
     regions = {"wm": (("WM",), None)}
     with pytest.raises(InputError, match=fault) as caught:
         session_tissue_volumes({k: str(v) for k, v in maps.items()}, regions)
@@ -117,12 +112,12 @@ def test_discovery_of_tissue_maps(tmp_path, names, patterns):
 def test_a_float_atlas_with_integral_labels_is_used_and_a_negative_one_refused(tmp_path, maps):
     atlas = np.zeros((40, 48, 32), dtype=np.float32)
     atlas[:20] = 7.0
-    good = save(tmp_path / "atlas.nii.gz", atlas)
+    good = write_image(tmp_path / "atlas.nii.gz", atlas, MAP_AFFINE)
     regions = {"gm_left": (("GM",), (7,))}
     rows, _ = session_tissue_volumes({k: str(v) for k, v in maps.items()}, regions, good)
     gm = np.asanyarray(nib.load(maps["GM"]).dataobj)
     assert rows[0]["volume_mm3"] == pytest.approx(float(gm[:20].sum()))
     atlas[0, 0, 0] = -3.0
-    bad = save(tmp_path / "negative.nii.gz", atlas)
+    bad = write_image(tmp_path / "negative.nii.gz", atlas, MAP_AFFINE)
     with pytest.raises(InputError, match="atlas holds negative labels"):
         session_tissue_volumes({k: str(v) for k, v in maps.items()}, regions, bad)

@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import cohort_config, run_snakemake
-from test_lme4 import compare_with_lmer
+from helpers import compare_with_lmer, write_image
+
+from brain_atrophy.tables import read_frame
 
 pytestmark = [pytest.mark.slow, pytest.mark.r]
 
@@ -71,9 +73,8 @@ def build(root, seed=8):
                 labels[order[:remove]] = 0
                 session = f"{k + 1}"
                 path = root / "seg" / f"sub-{subject}" / f"ses-{session}" / "anat"
-                path.mkdir(parents=True)
-                image = nib.Nifti1Image(labels.reshape(SHAPE).astype(dtype), affine)
-                nib.save(image, path / f"sub-{subject}_ses-{session}_desc-blobs_dseg{extension}")
+                name = f"sub-{subject}_ses-{session}_desc-blobs_dseg{extension}"
+                write_image(path / name, labels.reshape(SHAPE), affine, dtype)
                 when = (
                     pd.Timestamp("1925-03-01") + pd.Timedelta(days=365.25 * years) + pd.Timedelta(days=40 * i)
                 )
@@ -105,7 +106,7 @@ def test_unseen_cohort_volumes_and_rates(tmp_path, lmer):
     )
     run_snakemake(*config, cwd=tmp_path)
 
-    volumes = pd.read_csv(out / "group" / "volumes.tsv", sep="\t")
+    volumes = read_frame(out / "group" / "volumes.tsv")
     checked = 0
     for path in sorted((tmp_path / "seg").glob("sub-*/ses-*/anat/*_dseg.nii*")):
         image = nib.load(path)
@@ -121,8 +122,8 @@ def test_unseen_cohort_volumes_and_rates(tmp_path, lmer):
             checked += 1
     assert checked == 3 * len(list((tmp_path / "seg").glob("sub-*/ses-*")))
 
-    rates = pd.read_csv(out / "group" / "rates_by_group.tsv", sep="\t")
-    differences = pd.read_csv(out / "group" / "group_differences.tsv", sep="\t")
+    rates = read_frame(out / "group" / "rates_by_group.tsv")
+    differences = read_frame(out / "group" / "group_differences.tsv")
     reference = lmer(
         out / "group" / "volumes.tsv",
         tmp_path / "bids" / "participants.tsv",

@@ -8,12 +8,12 @@ import time
 
 import nibabel as nib
 import numpy as np
-import pandas as pd
 import pytest
-from conftest import REPO, cohort_config, run_snakemake
+from conftest import REPO, cohort_config, run_snakemake, snakemake_command
 from scipy import stats
 
 from brain_atrophy.regions import read_region_table
+from brain_atrophy.tables import read_frame
 
 pytestmark = pytest.mark.slow
 
@@ -59,14 +59,10 @@ def demo_run(small_cohort, tmp_path_factory):
     return small_cohort, work, out
 
 
-def read(path):
-    return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False)
-
-
 def test_outputs_follow_the_contract(demo_run):
     cohort, _, out = demo_run
     for name, columns in CONTRACT.items():
-        table = read(out / "group" / name)
+        table = read_frame(out / "group" / name)
         assert list(table.columns[: len(columns)]) == columns
         assert len(table) > 0
     description = (out / "dataset_description.json").read_text()
@@ -75,7 +71,7 @@ def test_outputs_follow_the_contract(demo_run):
     per_session = list(out.glob("sub-*/ses-*/anat/sub-*_ses-*_volumes.tsv"))
     assert len(per_session) == n_images
     assert (
-        read(out / "group" / "volumes.tsv")[["participant_id", "session_id"]].drop_duplicates().shape[0]
+        read_frame(out / "group" / "volumes.tsv")[["participant_id", "session_id"]].drop_duplicates().shape[0]
         == n_images
     )
 
@@ -85,8 +81,8 @@ def test_group_confidence_intervals_cover_the_planted_rates(demo_run):
     Bonferroni-simultaneous 99 % intervals must all cover, and at least 12 of the 15 reported
     95 % intervals (P(≥ 4 misses) < 0.6 % at 95 % coverage)."""
     cohort, _, out = demo_run
-    rates = read(out / "group" / "rates_by_group.tsv")
-    truth = read(cohort / "truth" / "groups.tsv")
+    rates = read_frame(out / "group" / "rates_by_group.tsv")
+    truth = read_frame(cohort / "truth" / "groups.tsv")
     merged = rates.merge(truth, on=["group", "region"])
     assert len(merged) == 15  # 5 regions × 3 groups
     assert merged["converged"].all()
@@ -103,8 +99,8 @@ def test_group_confidence_intervals_cover_the_planted_rates(demo_run):
 
 def test_subject_rates_track_the_planted_ones(demo_run):
     cohort, _, out = demo_run
-    rates = read(out / "group" / "subject_rates.tsv")
-    truth = read(cohort / "truth" / "subjects.tsv")
+    rates = read_frame(out / "group" / "subject_rates.tsv")
+    truth = read_frame(cohort / "truth" / "subjects.tsv")
     merged = rates.merge(truth, on=["participant_id", "region"]).dropna(subset=["rate_pct_per_year"])
     merged = merged[merged["n_sessions"] >= 3]
     error = (merged["rate_pct_per_year"] - merged["planted_rate_pct_per_year"]).abs()
@@ -118,8 +114,8 @@ def test_model_subject_rates_cover_the_planted_ones_and_beat_two_stage(demo_run)
     (22 subjects × 5 regions) the intervals cover the planted subject rates at about their
     nominal level, and the predictions are closer to them than the subjects' own OLS rates."""
     cohort, _, out = demo_run
-    effects = read(out / "group" / "subject_effects.tsv")
-    truth = read(cohort / "truth" / "subjects.tsv")
+    effects = read_frame(out / "group" / "subject_effects.tsv")
+    truth = read_frame(cohort / "truth" / "subjects.tsv")
     merged = effects.merge(truth, on=["participant_id", "region"], suffixes=("", "_truth"))
     assert len(merged) == len(effects) == len(truth)  # every subject, single visits included
     planted = merged["planted_rate_pct_per_year"]
@@ -136,7 +132,7 @@ def test_model_subject_rates_cover_the_planted_ones_and_beat_two_stage(demo_run)
 
 def test_volumes_equal_an_independent_count(demo_run):
     cohort, _, out = demo_run
-    volumes = read(out / "group" / "volumes.tsv")
+    volumes = read_frame(out / "group" / "volumes.tsv")
     regions = read_region_table(REPO / "config" / "regions" / "freesurfer.tsv")
     seg = cohort / "derivatives" / "segmentation"
     for _, row in volumes.drop_duplicates(["participant_id", "session_id"]).head(6).iterrows():
@@ -179,9 +175,14 @@ def wait_for(condition, process, timeout=120):
 
 
 def start_snakemake(*args, cwd):
-    command = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--cores", "2", *map(str, args)]
+    """``run_snakemake``'s command, started in its own session (to be signalled) and not waited for."""
     return subprocess.Popen(
-        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        snakemake_command(*args),
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
 
 
@@ -223,8 +224,8 @@ def test_labelled_volume_as_head_size_covariate(tiny_cohort, tmp_path):
     out = tmp_path / "results"
     run_snakemake(*cohort_config(tiny_cohort, out, covariates=["icv", "age"]), cwd=tmp_path)
     description = json.loads((out / "group" / "analysis.json").read_text())
-    volumes = read(out / "group" / "volumes.tsv")
+    volumes = read_frame(out / "group" / "volumes.tsv")
     baseline = volumes.sort_values("years").drop_duplicates("participant_id")["labelled_mm3"]
     assert description["covariate_reference_values"]["icv"] == pytest.approx(baseline.mean())
     assert description["covariates"] == ["icv", "age"]
-    assert read(out / "group" / "rates_by_group.tsv")["converged"].all()
+    assert read_frame(out / "group" / "rates_by_group.tsv")["converged"].all()

@@ -1,14 +1,15 @@
-"""The statistics options: all contrasts, corrections, effect sizes, the two-stage sensitivity
-analysis, the random-effects fallback and the sample-size formula (checked by simulation)."""
+"""The group statistics (brain_atrophy.group) and their options: all contrasts, corrections,
+effect sizes, the two-stage sensitivity analysis, the random-effects fallback and the
+sample-size formula (checked by simulation)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from simulate import simulate_volumes
 
 from brain_atrophy import mixed, power
 from brain_atrophy.group import Settings, design, model_rates
+from brain_atrophy.simulate import simulate_volumes
 
 
 @pytest.fixture(scope="module")
