@@ -16,6 +16,7 @@ from snakemake.utils import validate
 # `pip install -e .` of this directory makes, comes first).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from brain_atrophy import paths  # noqa: E402
 from brain_atrophy.acquisitions import input_files as acquisition_files  # noqa: E402
 from brain_atrophy.acquisitions import top_level_sidecars  # noqa: E402
 from brain_atrophy.bids import (  # noqa: E402
@@ -204,12 +205,8 @@ def time_tables():
     Read by the group job only, so correcting a date never re-measures an image."""
     tables = {}
     for subject, sessions in LABEL_IMAGES.items():
-        subject_dir = f"{BIDS_DIR}/sub-{subject}"
-        sessions_tsv = f"{subject_dir}/sub-{subject}_sessions.tsv"
-        scans = {
-            s: f"{subject_dir}/ses-{s}/sub-{subject}_ses-{s}_scans.tsv"
-            for s in sessions
-        }
+        sessions_tsv = paths.sessions_table(BIDS_DIR, subject)
+        scans = {s: paths.scans_table(BIDS_DIR, subject, s) for s in sessions}
         tables[subject] = {
             "sessions_tsv": sessions_tsv if os.path.exists(sessions_tsv) else None,
             "scans": {s: path for s, path in scans.items() if os.path.exists(path)},
@@ -239,6 +236,16 @@ def session_metadata_files():
         files.update(tables["scans"].values())
         files.update(acquisition_files(BIDS_DIR, subject, LABEL_IMAGES[subject], top))
     return sorted(files)
+
+
+def all_images():
+    """Every label image (or tissue map) and T1w the workflow found."""
+    found = []
+    for images in (LABEL_IMAGES, T1W_IMAGES):
+        for sessions in images.values():
+            for image in sessions.values():
+                found += list(image.values()) if isinstance(image, dict) else [image]
+    return found
 
 
 def final_outputs():

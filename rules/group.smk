@@ -4,7 +4,7 @@
 rule group_statistics:
     input:
         unpack(region_inputs),
-        subjects=expand(f"{OUT}/sub-{{subject}}", subject=SUBJECTS),
+        subjects=expand(paths.subject_output(OUT, "{subject}"), subject=SUBJECTS),
         participants=f"{BIDS_DIR}/participants.tsv",
         session_metadata=lambda wildcards: session_metadata_files(),
     output:

@@ -65,6 +65,8 @@ rule qc_flagged:
     input:
         unpack(region_inputs),
         qc=rules.quality_control.output[0],
+        # every image it may draw (only flagged sessions are read), so each is a tracked input
+        images=lambda wildcards: all_images(),
     output:
         report(
             f"{OUT}/figures/qc_flagged.png",
@@ -122,7 +124,7 @@ rule summary_report:
         description=rules.group_statistics.output.description,
         qc=rules.quality_control.output[0],
         forest_rates=rules.figures.output.forest_rates,
-        subjects=expand(f"{OUT}/sub-{{subject}}", subject=SUBJECTS),
+        subjects=expand(paths.subject_output(OUT, "{subject}"), subject=SUBJECTS),
     output:
         f"{OUT}/report.html",
     log:

@@ -12,13 +12,15 @@ rule subject_volumes:
         t1w=subject_t1w_images,
     output:
         report(
-            directory(f"{OUT}/sub-{{subject}}"),
-            patterns=["figures/{name}_qc.png"],
+            # a folder: the per-session tables depend on which sessions the subject has, which
+            # a rule's outputs cannot (paths.subject_outputs names every file in it)
+            directory(paths.subject_output(OUT, "{subject}")),
+            patterns=paths.SUBJECT_REPORT_PATTERNS,
             caption="../report/qc_subject.rst",
             category="QC mosaics",
         ),
     log:
-        f"{OUT}/logs/subject_volumes/sub-{{subject}}.log",
+        paths.subject_log(OUT, "subject_volumes", "{subject}"),
     group:
         "subjects"
     conda:

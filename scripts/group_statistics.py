@@ -4,11 +4,12 @@ import json
 import os
 from pathlib import Path
 
+from brain_atrophy import paths
+from brain_atrophy.analysis import analyse
 from brain_atrophy.bids import source_t1w_stem
-from brain_atrophy.group import Settings, analyse
+from brain_atrophy.group import Settings
 from brain_atrophy.regions import load_regions
 from brain_atrophy.scripting import console, run_script
-from brain_atrophy.subject import subject_paths
 from brain_atrophy.tables import write_frame
 
 TABLES = [
@@ -55,7 +56,7 @@ def session_sources(time_tables: dict, label_names: dict) -> dict:
 
 
 def main(smk):
-    subjects = [subject_paths(d, Path(d).name[len("sub-") :], []) for d in smk.input.subjects]
+    subjects = [paths.subject_outputs(d, paths.subject_label(Path(d).name)) for d in smk.input.subjects]
     tables = analyse(
         volume_tables=[p["volumes"] for p in subjects if p["volumes"].is_file()],
         error_tables=[p["errors"] for p in subjects if not p["volumes"].is_file()],

@@ -1,5 +1,6 @@
 """QC mosaic of the cohort's flagged sessions (at most params.max_sessions), for the report."""
 
+from brain_atrophy import paths
 from brain_atrophy.mosaic import qc_mosaic
 from brain_atrophy.regions import load_regions
 from brain_atrophy.scripting import run_script
@@ -10,15 +11,10 @@ from brain_atrophy.tissue import read_dominant_tissue
 def main(smk):
     qc = read_frame(smk.input.qc)
     flagged = qc[qc["flagged"]].head(smk.params.max_sessions)
-    rows = [
-        (
-            subject,
-            session,
-            smk.params.images[subject[4:]][session[4:]],
-            smk.params.t1w.get(subject[4:], {}).get(session[4:]),
-        )
-        for subject, session in zip(flagged["participant_id"], flagged["session_id"], strict=True)
-    ]
+    rows = []
+    for subject, session in zip(flagged["participant_id"], flagged["session_id"], strict=True):
+        sub, ses = paths.subject_label(subject), paths.session_label(session)
+        rows.append((subject, session, smk.params.images[sub][ses], smk.params.t1w.get(sub, {}).get(ses)))
     title = f"{int(qc['flagged'].sum())} flagged sessions (showing {len(rows)})"
     if smk.params.tissues:  # tissue maps: outline where each tissue dominates
         regions = {tissue: (k + 1,) for k, tissue in enumerate(smk.params.tissues)}

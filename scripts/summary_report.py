@@ -4,8 +4,8 @@ import json
 import os
 from pathlib import Path
 
+from brain_atrophy import paths
 from brain_atrophy.scripting import run_script
-from brain_atrophy.subject import subject_paths
 from brain_atrophy.summary import report_page
 from brain_atrophy.tables import read_frame
 
@@ -22,7 +22,7 @@ def main(smk):
     mosaics = {}
     for directory in smk.input.subjects:
         participant = Path(directory).name
-        mosaic = subject_paths(directory, participant.removeprefix("sub-"), [])["mosaic"]
+        mosaic = paths.subject_outputs(directory, paths.subject_label(participant))["mosaic"]
         if mosaic.is_file():
             mosaics[participant] = os.path.relpath(mosaic, page_dir)
     description = json.loads(Path(smk.input.description).read_text())

@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
+from . import paths
 from .errors import InputError
 from .tables import is_missing, read_table
 
@@ -126,8 +127,8 @@ def session_layout(
     """One session's data files and candidate sidecars, from three directory listings (the
     subject folder's listing can be passed in, as every session of a subject shares it)."""
     bids_dir = str(bids_dir)
-    subject_dir = os.path.join(bids_dir, f"sub-{subject}")
-    session_dir = os.path.join(subject_dir, f"ses-{session}")
+    subject_dir = paths.subject_dir(bids_dir, subject)
+    session_dir = paths.session_dir(bids_dir, subject, session)
     anat_dir = os.path.join(session_dir, "anat")
     if subject_names is None:
         subject_names = _file_names(subject_dir)
@@ -292,13 +293,14 @@ def scanner_column(path) -> dict[str, str]:
     scanners: dict[str, str] = {}
     first_line: dict[str, int] = {}
     for line, row in table.numbered():
-        session, text = row["session_id"].removeprefix("ses-"), row[SCANNER_COLUMN]
+        session, text = paths.session_label(row["session_id"]), row[SCANNER_COLUMN]
         if is_missing(text):
             continue
         if session in scanners and scanners[session] != text:
             raise InputError(
                 path,
-                f"line {line}: ses-{session} is listed again (line {first_line[session]}) with another "
+                f"line {line}: {paths.session_id(session)} is listed again (line {first_line[session]}) "
+                "with another "
                 f"{SCANNER_COLUMN} ({scanners[session]!r} vs {text!r})",
             )
         scanners.setdefault(session, text)
@@ -340,8 +342,7 @@ def distinct_labels(bases: list[tuple[object, str]]) -> dict[object, str]:
 
 
 def _label(kind: str, value: str, where) -> str:
-    prefix = "sub-" if kind == "subject" else "ses-"
-    label = str(value).strip().removeprefix(prefix)
+    label = paths.subject_label(value) if kind == "subject" else paths.session_label(value)
     if not LABEL.fullmatch(label):
         raise InputError(where, f"{kind} label '{value}' has characters outside BIDS' [a-zA-Z0-9]")
     return label
@@ -394,8 +395,8 @@ def session_acquisitions(
     found = []  # (subject, session, source, identity, base label, values)
     for subject, session in _pairs(sessions, bids_dir):
         if subject not in per_subject:
-            subject_dir = os.path.join(bids_dir, f"sub-{subject}")
-            table = os.path.join(subject_dir, f"sub-{subject}_sessions.tsv")
+            subject_dir = paths.subject_dir(bids_dir, subject)
+            table = paths.sessions_table(bids_dir, subject)
             per_subject[subject] = (scanner_column(table), _file_names(subject_dir))
         scanners, subject_names = per_subject[subject]
         if session in scanners:
@@ -412,8 +413,8 @@ def session_acquisitions(
     labels = distinct_labels(_label_order(found))
     return [
         {
-            "participant_id": f"sub-{sub}",
-            "session_id": f"ses-{ses}",
+            "participant_id": paths.participant_id(sub),
+            "session_id": paths.session_id(ses),
             "scanner": labels[identity],
             "source": src,
         }
@@ -452,11 +453,12 @@ def input_files(
     bids_dir = str(bids_dir)
     subject = _label("subject", subject, bids_dir)
     top = top_level_sidecars(bids_dir) if top_level is None else top_level
-    subject_dir = os.path.join(bids_dir, f"sub-{subject}")
+    subject_dir = paths.subject_dir(bids_dir, subject)
     subject_names = _file_names(subject_dir)
     needed = set()
-    if f"sub-{subject}_sessions.tsv" in subject_names:
-        needed.add(os.path.join(subject_dir, f"sub-{subject}_sessions.tsv"))
+    sessions_tsv = paths.sessions_table(bids_dir, subject)
+    if os.path.basename(sessions_tsv) in subject_names:
+        needed.add(sessions_tsv)
     for session in dict.fromkeys(_label("session", s, bids_dir) for s in sessions):
         layout = session_layout(bids_dir, subject, session, top, subject_names)
         for _, entities in layout.files:

@@ -11,6 +11,7 @@ import glob
 import os
 import re
 
+from . import paths
 from .errors import InputError
 
 LABEL = re.compile(r"[a-zA-Z0-9]+")
@@ -91,10 +92,10 @@ def find_session_images(
 def anat_folders(derivatives_dir):
     """(subject, session, anat folder, sorted file names) of every ``sub-*/ses-*/anat/``;
     labels outside BIDS' [a-zA-Z0-9] are an InputError before any path is used."""
-    for sub_dir, sub_path in sorted(_subdirs(str(derivatives_dir), "sub-")):
-        subject = check_label("participant", sub_dir[4:], sub_path)
-        for ses_dir, ses_path in sorted(_subdirs(sub_path, "ses-")):
-            session = check_label("session", ses_dir[4:], ses_path)
+    for sub_dir, sub_path in sorted(_subdirs(str(derivatives_dir), paths.SUBJECT)):
+        subject = check_label("participant", paths.subject_label(sub_dir), sub_path)
+        for ses_dir, ses_path in sorted(_subdirs(sub_path, paths.SESSION)):
+            session = check_label("session", paths.session_label(ses_dir), ses_path)
             anat = os.path.join(ses_path, "anat")
             try:
                 names = sorted(os.listdir(anat))
@@ -172,7 +173,8 @@ def find_pattern_images(pattern: str) -> dict[str, dict[str, str]]:
         if session in found.get(subject, {}):
             raise InputError(
                 pattern,
-                f"two files match sub-{subject} ses-{session}: {found[subject][session]} and {path}; "
+                f"two files match {paths.participant_id(subject)} {paths.session_id(session)}: "
+                f"{found[subject][session]} and {path}; "
                 "make the pattern more specific",
             )
         found.setdefault(subject, {})[session] = path
@@ -202,7 +204,8 @@ def find_freesurfer_long(subjects_dir, volume: str = "aseg.mgz") -> dict[str, di
         if session in found.get(subject, {}):
             raise InputError(
                 subjects_dir,
-                f"two longitudinal runs for sub-{subject} ses-{session} ({entry.name} and another)",
+                f"two longitudinal runs for {paths.participant_id(subject)} {paths.session_id(session)} "
+                f"({entry.name} and another)",
             )
         found.setdefault(subject, {})[session] = path
     return found
@@ -215,5 +218,5 @@ def source_t1w_stem(label_path: str, suffix: str = "dseg") -> str | None:
     entities = parse_entities(os.path.basename(label_path), suffix)
     if not entities or "sub" not in entities or "ses" not in entities:
         return None
-    kept = [f"{key}-{entities[key]}" for key in SOURCE_ENTITIES if key in entities]
-    return "_".join([f"sub-{entities['sub']}", f"ses-{entities['ses']}", *kept, "T1w"])
+    kept = {key: entities[key] for key in ("sub", "ses", *SOURCE_ENTITIES) if key in entities}
+    return paths.entity_name(kept, "T1w")

@@ -8,6 +8,7 @@ import logging
 
 import pandas as pd
 
+from . import paths
 from .acquisitions import session_acquisitions, unknown_sessions
 from .errors import InputError
 from .tables import read_frame
@@ -37,8 +38,8 @@ def subject_sessions(subject: str, sessions: list[str], sources: dict, time_sett
     icv = session_numbers(sources.get("sessions_tsv"), SESSIONS_ICV_COLUMN)
     return [
         {
-            "participant_id": f"sub-{subject}",
-            "session_id": f"ses-{session}",
+            "participant_id": paths.participant_id(subject),
+            "session_id": paths.session_id(session),
             "acq_time": times[session].acq_time.isoformat() if times[session].acq_time else None,
             "years": years[session],
             "time_source": times[session].source,
@@ -56,8 +57,8 @@ def assemble_sessions(
     rows, left_out = [], []
     measured = volumes.drop_duplicates(["participant_id", "session_id"])
     for participant, sessions in measured.groupby("participant_id", sort=True)["session_id"]:
-        subject = participant.removeprefix("sub-")
-        labels = [s.removeprefix("ses-") for s in sessions]
+        subject = paths.subject_label(participant)
+        labels = [paths.session_label(s) for s in sessions]
         try:
             rows += subject_sessions(subject, labels, session_sources.get(subject, {}), time_setting)
         except InputError as err:
@@ -95,7 +96,7 @@ def read_participants(path, covariates: list[str]) -> pd.DataFrame:
             f"(it has: {', '.join(map(str, table.columns))})",
         )
     ids = table["participant_id"].astype(str).str.strip()
-    table["participant_id"] = ids.where(ids.str.startswith("sub-"), "sub-" + ids)
+    table["participant_id"] = ids.map(paths.as_participant_id)
     duplicated = table["participant_id"][table["participant_id"].duplicated()].unique()
     if len(duplicated):
         raise InputError(path, f"participant(s) listed twice: {', '.join(duplicated)}")
@@ -162,15 +163,11 @@ def apply_exclusions(volumes: pd.DataFrame, exclusions) -> tuple[pd.DataFrame, l
     left_out = []
     keep = pd.Series(True, index=volumes.index)
     for item in exclusions:
-        subject = (
-            item["participant_id"]
-            if item["participant_id"].startswith("sub-")
-            else f"sub-{item['participant_id']}"
-        )
+        subject = paths.as_participant_id(item["participant_id"])
         rows = volumes["participant_id"] == subject
         session = item.get("session_id")
         if session:
-            session = session if session.startswith("ses-") else f"ses-{session}"
+            session = paths.as_session_id(session)
             rows &= volumes["session_id"] == session
         if not rows.any():
             raise InputError("config", f"exclude: no measured {subject} {session or ''}".rstrip())

@@ -13,20 +13,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from . import paths
+
 BIDS_VERSION = "1.9.0"
 VOLUMES_SIDECAR = "volumes.json"
 
 # Without a trailing slash: the validator still flags a folder listed as "group/".
 BIDSIGNORE = [
     ("group-level tables, the model summary, methods and configuration", ["/group"]),
-    ("figures (group level and each subject's QC mosaic)", ["/figures", "sub-*/figures"]),
+    ("figures (group level and each subject's QC mosaic)", ["/figures", paths.SUBJECT_FIGURES]),
     ("one log per job", ["/logs"]),
     ("the study's report page", ["/report.html"]),
     (
         "tables BIDS has no suffix for, and the top-level sidecar describing their columns",
-        ["*_volumes.tsv", f"/{VOLUMES_SIDECAR}"],
+        [paths.VOLUME_TABLES, f"/{VOLUMES_SIDECAR}"],
     ),
-    ("a subject left out under --keep-going: what was wrong with its input", ["sub-*/*_errors.tsv"]),
+    ("a subject left out under --keep-going: what was wrong with its input", [paths.SUBJECT_ERRORS]),
 ]
 
 MM3 = "mm^3"

@@ -18,6 +18,9 @@ import math
 import numpy as np
 from scipy import stats
 
+from .rates import pct
+from .times import WEEKS_PER_YEAR
+
 
 def slope_variance(slope_sd: float, residual_sd: float, schedule_years) -> float:
     """Variance of one subject's OLS slope under the schedule."""
@@ -43,3 +46,47 @@ def power_of(
     """The power the formula gives for ``n_per_arm`` subjects (the inverse of subjects_per_arm)."""
     se = math.sqrt(2 * slope_variance(slope_sd, residual_sd, schedule_years) / n_per_arm)
     return float(stats.norm.cdf(abs(difference) / se - stats.norm.ppf(1 - alpha / 2)))
+
+
+POWER_COLUMNS = [
+    "region", "group", "reference_group", "reduction", "excess_pct_per_year",
+    "detectable_difference_pct_per_year", "slope_sd", "residual_sd", "schedule_weeks", "alpha", "power",
+    "n_per_arm", "model",
+]  # fmt: skip
+
+
+def power_rows(region, fit, groups, rates, settings) -> list[dict]:
+    """Subjects per arm to detect each stated reduction of every group's excess rate over the
+    reference group, from this region's variance components."""
+    schedule = np.asarray(settings.power_schedule_weeks, float) / WEEKS_PER_YEAR
+    slope = {r["group"]: r["slope"] for r in rates}
+    rows = []
+    for g in groups[1:]:
+        excess = slope[g] - slope[groups[0]]
+        for reduction in settings.power_reductions:
+            difference = reduction * excess
+            rows.append(
+                {
+                    "region": region,
+                    "group": g,
+                    "reference_group": groups[0],
+                    "reduction": reduction,
+                    "excess_pct_per_year": pct(slope[g]) - pct(slope[groups[0]]),
+                    "detectable_difference_pct_per_year": pct(slope[g]) - pct(slope[g] - difference),
+                    "slope_sd": fit.slope_sd,
+                    "residual_sd": fit.sigma,
+                    "schedule_weeks": " ".join(f"{w:g}" for w in settings.power_schedule_weeks),
+                    "alpha": settings.power_alpha,
+                    "power": settings.power_target,
+                    "n_per_arm": subjects_per_arm(
+                        difference,
+                        fit.slope_sd,
+                        fit.sigma,
+                        schedule,
+                        settings.power_alpha,
+                        settings.power_target,
+                    ),
+                    "model": fit.structure,
+                }
+            )
+    return rows

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .rates import log100, log100_slopes, pct
+
 QC_COLUMNS = [
     "participant_id", "session_id", "years", "flagged", "flags", "n_sessions", "followup_years",
 ]  # fmt: skip
@@ -51,18 +53,12 @@ def session_flags(volumes: pd.DataFrame, max_change_pct_per_year: float, min_vox
     - ``scanner_change``: the subject's first session on a new acquisition.
     """
     data = volumes.sort_values(["participant_id", "region", "years"], kind="stable").copy()
-    log_volume = np.log(data["volume_mm3"].where(data["volume_mm3"] > 0))
-    by_series = data.assign(log_volume=log_volume).groupby(["participant_id", "region"], sort=False)
-    t_mean = by_series["years"].transform("mean")
-    y_mean = by_series["log_volume"].transform("mean")
-    dt, dy = data["years"] - t_mean, log_volume - y_mean
-    sums = pd.DataFrame({"stt": dt * dt, "sty": dt * dy}).groupby([data["participant_id"], data["region"]])
-    slope = (sums["sty"].transform("sum") / sums["stt"].transform("sum")).where(
-        sums["stt"].transform("sum") > 0
-    )
+    keys = ["participant_id", "region"]
+    by_series = data.assign(log_volume=log100(data["volume_mm3"])).groupby(keys, sort=False)
+    slope = pd.MultiIndex.from_frame(data[keys]).map(log100_slopes(data, keys))
     step_years = by_series["years"].diff()
     step_change = by_series["log_volume"].diff() / step_years.where(step_years > 0)
-    deviation = 100 * (np.expm1(step_change) - np.expm1(slope)).abs()
+    deviation = (pct(step_change) - pct(pd.Series(slope, index=data.index))).abs()
     data["implausible"] = deviation > max_change_pct_per_year
     data["absent"] = data["n_voxels"] == 0
     data["tiny"] = (data["n_voxels"] > 0) & (data["n_voxels"] < min_voxels)

@@ -1,45 +1,39 @@
-"""Per-subject (two-stage) rates: OLS of ln(volume) on years."""
+"""The one slope and the one unit conversion every rate in the pipeline uses.
+
+Rates are modelled on the 100·ln(volume) scale, where a slope b per year is close to %/yr for
+small rates; the exact %/yr is 100·(exp(b/100) − 1). The same conversion turns a scanner step or
+a difference of logs on that scale into a percentage.
+"""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
+import pandas as pd
 
 
-def log_slope(years, volumes) -> float:
-    """OLS slope of ln(volume) on years (fraction per year); NaN with fewer than two time points."""
-    t = np.asarray(years, dtype=float)
-    y = np.log(np.asarray(volumes, dtype=float))
-    if t.size < 2 or np.ptp(t) == 0:
-        return math.nan
-    t_centred = t - t.mean()
-    return float(np.dot(t_centred, y - y.mean()) / np.dot(t_centred, t_centred))
+def pct(log100_value):
+    """A value on the 100·ln(volume) scale (a slope per year, a step) as a percentage:
+    100·(exp(x/100) − 1). Scalars give floats; arrays and Series keep their shape."""
+    if np.ndim(log100_value) == 0:
+        return float(100.0 * np.expm1(float(log100_value) / 100.0))
+    if isinstance(log100_value, pd.Series):
+        return 100.0 * np.expm1(log100_value / 100.0)
+    return 100.0 * np.expm1(np.asarray(log100_value, dtype=float) / 100.0)
 
 
-def percent_per_year(slope: float) -> float:
-    """An annual log slope b as percent change per year: 100·(exp(b) − 1)."""
-    return 100.0 * math.expm1(slope)
+def log100(volumes):
+    """100·ln(volume), NaN where the volume is 0 (an absent region has no log)."""
+    volumes = pd.Series(volumes, dtype=float) if not isinstance(volumes, pd.Series) else volumes
+    return 100.0 * np.log(volumes.where(volumes > 0))
 
 
-def subject_rate(years, volumes) -> dict[str, float]:
-    """The two-stage summary of one subject's region: sessions, follow-up, baseline, rate."""
-    t = np.asarray(years, dtype=float)
-    v = np.asarray(volumes, dtype=float)
-    order = np.argsort(t, kind="stable")
-    usable = v[order] > 0  # ln(0) is undefined: an absent region cannot give a rate
-    t, v = t[order][usable], v[order][usable]
-    if t.size == 0:
-        return {
-            "n_sessions": 0,
-            "followup_years": math.nan,
-            "baseline_volume_mm3": math.nan,
-            "rate_pct_per_year": math.nan,
-        }
-    slope = log_slope(t, v)
-    return {
-        "n_sessions": int(t.size),
-        "followup_years": float(t[-1] - t[0]),
-        "baseline_volume_mm3": float(v[0]),
-        "rate_pct_per_year": percent_per_year(slope) if not math.isnan(slope) else math.nan,
-    }
+def log100_slopes(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """Per group of ``keys``: the least-squares slope of 100·ln(volume_mm3) on years, NaN with
+    fewer than two distinct times; indexed by ``keys``, vectorized over every group."""
+    y = log100(frame["volume_mm3"])
+    data = frame.assign(_y=y).dropna(subset=["_y"])
+    grouped = data.groupby(keys, sort=False)
+    dt = data["years"] - grouped["years"].transform("mean")
+    dy = data["_y"] - grouped["_y"].transform("mean")
+    sums = pd.DataFrame({"stt": dt * dt, "sty": dt * dy}).groupby([data[k] for k in keys], sort=False).sum()
+    return (sums["sty"] / sums["stt"]).where(sums["stt"] > 0)

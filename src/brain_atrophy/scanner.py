@@ -10,13 +10,13 @@ told from the rates, and the pipeline says so instead of adjusting.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from .acquisitions import UNKNOWN  # noqa: F401  (the acquisition of sessions without metadata)
+from .rates import pct
 
 # Subjects scanned on a non-reference acquisition *and* on another one, needed (by default) for
 # `scanner_adjustment: auto` to model its step: with fewer, the step's estimate rests on a
@@ -132,11 +132,6 @@ def step_columns(data: pd.DataFrame, levels) -> tuple[list[str], list[np.ndarray
     ]
 
 
-def pct_step(step: float) -> float:
-    """A step in 100·ln(volume) as the % volume difference: 100·(exp(step/100) − 1)."""
-    return 100.0 * math.expm1(step / 100.0)
-
-
 def step_rows(fit, region: str, decision: Decision, level: float) -> list[dict]:
     """One scanner_effects.tsv row per non-reference acquisition of a fitted region."""
     rows = []
@@ -149,9 +144,9 @@ def step_rows(fit, region: str, decision: Decision, level: float) -> list[dict]:
                 "region": region,
                 "scanner": scanner,
                 "reference_scanner": decision.reference,
-                "step_pct": pct_step(est["estimate"]),
-                "ci_low": pct_step(est["ci_low"]),
-                "ci_high": pct_step(est["ci_high"]),
+                "step_pct": pct(est["estimate"]),
+                "ci_low": pct(est["ci_low"]),
+                "ci_high": pct(est["ci_high"]),
                 "p_value": est["p_value"],
                 "n_subjects_spanning": decision.acquisitions[scanner]["n_subjects_spanning"],
                 "step": est["estimate"],

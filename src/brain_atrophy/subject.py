@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from . import paths
 from .errors import InputError
 from .images import describe_grid, read_label_image, same_grid
 from .mosaic import draw_mosaic, session_row
@@ -47,28 +48,15 @@ def session_volumes(image_path, regions: dict[str, tuple[int, ...]], image=None)
     ]
 
 
-def subject_paths(subject_dir, subject: str, sessions) -> dict:
-    """Where one subject's derivatives go (BIDS-Derivatives names under ``subject_dir``)."""
-    root = Path(subject_dir)
-    return {
-        "sessions": {
-            ses: root / f"ses-{ses}" / "anat" / f"sub-{subject}_ses-{ses}_volumes.tsv" for ses in sessions
-        },
-        "volumes": root / "anat" / f"sub-{subject}_volumes.tsv",
-        "mosaic": root / "figures" / f"sub-{subject}_desc-regions_qc.png",
-        "errors": root / f"sub-{subject}_errors.tsv",
-    }
-
-
 def record_error(subject_dir, subject: str, error) -> None:
     """Under --keep-going: the subject's directory holds only this record of what was wrong
     (no volumes), so the group step can leave the subject out and say why."""
-    path = subject_paths(subject_dir, subject, [])["errors"]
+    path = paths.subject_outputs(subject_dir, subject, [])["errors"]
     path.parent.mkdir(parents=True, exist_ok=True)
     write_rows(
         path,
         ["participant_id", "file", "fault"],
-        [{"participant_id": f"sub-{subject}", "file": error.source, "fault": error.fault}],
+        [{"participant_id": paths.participant_id(subject), "file": error.source, "fault": error.fault}],
     )
 
 
@@ -108,7 +96,7 @@ def process_subject(
     else:
         regions = mosaic_regions = load_regions(region_tsv, label_tsv)
     t1w_images = t1w_images or {}
-    paths = subject_paths(subject_dir, subject, images)
+    outputs = paths.subject_outputs(subject_dir, subject, images)
     long_rows = []
     mosaic_rows = []
     atlas_cache: dict = {}
@@ -118,7 +106,7 @@ def process_subject(
             if missing:
                 raise InputError(
                     Path(next(iter(images[session].values()))).parent,
-                    f"ses-{session} has no tissue map for {', '.join(missing)}",
+                    f"{paths.session_id(session)} has no tissue map for {', '.join(missing)}",
                 )
             rows, image = session_tissue_volumes(images[session], regions, atlas, atlas_cache)
             grid_path = images[session][tissues[0]]
@@ -129,11 +117,12 @@ def process_subject(
         t1w = read_t1w(t1w_images[session], image, grid_path) if session in t1w_images else None
         # the QC mosaic needs only three slices: keep those, not the volumes
         labels = image.voxels.reshape(image.shape, order="F")
-        mosaic_rows.append(session_row(f"sub-{subject}", f"ses-{session}", labels, t1w))
-        log.info("sub-%s ses-%s: %s%s", subject, session, grid_path, " + T1w" if t1w is not None else "")
-        write_rows(paths["sessions"][session], SESSION_COLUMNS, rows)
+        ids = {"participant_id": paths.participant_id(subject), "session_id": paths.session_id(session)}
+        mosaic_rows.append(session_row(ids["participant_id"], ids["session_id"], labels, t1w))
+        log.info("%s %s: %s%s", *ids.values(), grid_path, " + T1w" if t1w is not None else "")
+        write_rows(outputs["sessions"][session], SESSION_COLUMNS, rows)
         for row in rows:
-            long_rows.append({"participant_id": f"sub-{subject}", "session_id": f"ses-{session}", **row})
-    write_rows(paths["volumes"], VOLUME_COLUMNS, long_rows)
-    paths["mosaic"].parent.mkdir(parents=True, exist_ok=True)
-    draw_mosaic(mosaic_rows, mosaic_regions, paths["mosaic"])
+            long_rows.append({**ids, **row})
+    write_rows(outputs["volumes"], VOLUME_COLUMNS, long_rows)
+    outputs["mosaic"].parent.mkdir(parents=True, exist_ok=True)
+    draw_mosaic(mosaic_rows, mosaic_regions, outputs["mosaic"])

@@ -18,17 +18,13 @@ import pandas as pd
 from scipy import stats
 
 from .mixed import conditional_modes
+from .rates import pct
 
 SUBJECT_EFFECT_COLUMNS = [
     "participant_id", "region", "group", "n_sessions", "followup_years", "rate_pct_per_year", "ci_low",
     "ci_high", "two_stage_rate_pct_per_year", "z_vs_reference", "percentile_vs_reference",
     "exceeds_reference", "cutoff_pct_per_year", "beyond_cutoff", "slope", "slope_se", "model",
 ]  # fmt: skip
-
-
-def pct(slope: float | np.ndarray):
-    """A slope of 100·ln(volume) per year as %/yr."""
-    return 100.0 * np.expm1(np.asarray(slope, float) / 100.0)
 
 
 def reference_threshold(reference_slope: float, slope_sd: float, percentile: float) -> float:

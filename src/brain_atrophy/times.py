@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .bids import check_label
 from .errors import InputError
+from .paths import session_id, session_label
 from .tables import Table, is_missing, read_table
 
 DAYS_PER_YEAR = 365.25
@@ -57,10 +58,6 @@ def _age(text: str, column: str, unit: str, where: str) -> SessionTime:
     except ValueError:
         raise InputError(where, f"{column} '{text}' is not a number (of {unit})") from None
     return SessionTime(value * UNIT_YEARS[unit], None, f"sessions.tsv {column} ({unit})")
-
-
-def session_label(raw_id: str) -> str:
-    return raw_id[4:] if raw_id.startswith("ses-") else raw_id
 
 
 def sessions_rows(table: Table | None) -> dict[str, tuple[int, dict]]:
@@ -124,7 +121,7 @@ def resolve_session_time(
         if is_missing(row.get(column)):
             raise InputError(
                 sessions_table.path if sessions_table else "sessions.tsv",
-                f"session 'ses-{session}' has no {column} (config 'time')",
+                f"session '{session_id(session)}' has no {column} (config 'time')",
             )
         if unit == "date":
             return _date_time(row[column], f"sessions.tsv {column}", where)
@@ -138,7 +135,7 @@ def resolve_session_time(
     if not is_missing(row.get(DEFAULT_AGE_COLUMN)):
         return _age(row[DEFAULT_AGE_COLUMN], DEFAULT_AGE_COLUMN, "years", where)
     raise InputError(
-        sessions_table.path if sessions_table else f"ses-{session}",
+        sessions_table.path if sessions_table else session_id(session),
         _no_time(session, sessions_table, sessions, scans_tsv),
     )
 
@@ -148,11 +145,13 @@ def _no_time(session: str, sessions_table: Table | None, sessions: dict, scans_t
     if sessions_table is None:
         looked = "no sessions.tsv"
     elif session not in sessions:
-        looked = f"no row for session 'ses-{session}', which has a label image, in {sessions_table.path}"
+        looked = (
+            f"no row for session '{session_id(session)}', which has a label image, in {sessions_table.path}"
+        )
     else:
         columns = [c for c in ("acq_time", DEFAULT_AGE_COLUMN) if c not in sessions_table.columns]
         lacking = f" (the table lacks the column(s) {columns})" if columns else ""
-        looked = f"session 'ses-{session}' has no acq_time or age in {sessions_table.path}{lacking}"
+        looked = f"session '{session_id(session)}' has no acq_time or age in {sessions_table.path}{lacking}"
     scans = f"no anat/ acq_time in {scans_tsv}" if scans_tsv else "no scans.tsv"
     return f"{looked}; {scans}: the session has no time (or set 'time' in the config)"
 
@@ -176,7 +175,7 @@ def session_times(
     where = sessions_tsv or next(iter(scans_tsvs.values()), "sessions")
     sources = sorted({t.source for t in times.values()})
     if len(sources) > 1:
-        by_source = {src: [f"ses-{s}" for s, t in times.items() if t.source == src] for src in sources}
+        by_source = {src: [session_id(s) for s, t in times.items() if t.source == src] for src in sources}
         described = "; ".join(f"{src}: {', '.join(names)}" for src, names in by_source.items())
         raise InputError(where, f"sessions take their time from different sources ({described}); use one")
     seen: dict[float, str] = {}
@@ -185,7 +184,9 @@ def session_times(
             shown = time.acq_time.isoformat() if time.acq_time else f"{time.years:g} years"
             what = "acq_time" if time.acq_time else "time"
             raise InputError(
-                where, f"sessions 'ses-{seen[time.years]}' and 'ses-{session}' have the same {what} {shown}"
+                where,
+                f"sessions '{session_id(seen[time.years])}' and '{session_id(session)}' have the same "
+                f"{what} {shown}",
             )
         seen[time.years] = session
     return times

@@ -8,30 +8,25 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from .rates import log100_slopes, pct
+
 
 def subject_rates(volumes: pd.DataFrame) -> pd.DataFrame:
-    """Per subject and region: sessions, follow-up, baseline volume and the OLS rate of
-    ln(volume) on years as %/yr (n/a with fewer than two distinct times), vectorized."""
-    data = volumes[volumes["volume_mm3"] > 0].assign(log_volume=lambda d: np.log(d["volume_mm3"]))
+    """Per subject and region: sessions, follow-up, baseline volume and the least-squares rate
+    of ln(volume) on years as %/yr (n/a with fewer than two distinct times), vectorized."""
     keys = ["participant_id", "region"]
+    data = volumes[volumes["volume_mm3"] > 0]
     grouped = data.groupby(keys, sort=False)
-    t_mean = grouped["years"].transform("mean")
-    y_mean = grouped["log_volume"].transform("mean")
-    data = data.assign(
-        stt=(data["years"] - t_mean) ** 2, sty=(data["years"] - t_mean) * (data["log_volume"] - y_mean)
-    )
-    sums = data.groupby(keys, sort=False)[["stt", "sty"]].sum()
     first = data.sort_values("years", kind="stable").groupby(keys, sort=False).first()
     summary = grouped.agg(
         n_sessions=("years", "size"), first_year=("years", "min"), last_year=("years", "max")
     )
-    slope = (sums["sty"] / sums["stt"]).where(sums["stt"] > 0)
     return pd.DataFrame(
         {
             "n_sessions": summary["n_sessions"],
             "followup_years": summary["last_year"] - summary["first_year"],
             "baseline_volume_mm3": first["volume_mm3"],
-            "rate_pct_per_year": 100.0 * np.expm1(slope),
+            "rate_pct_per_year": pct(log100_slopes(data, keys).reindex(summary.index)),
         }
     ).reset_index()
 

@@ -1,0 +1,98 @@
+"""The group step from end to end: the subjects' volume tables joined with each session's time
+and acquisition, the cohort assembled (participants, exclusions, window, ICV), then the model
+of :mod:`brain_atrophy.group`, and what the run did, for analysis.json."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from . import cohort
+from .acquisitions import DEFAULT_KEYS
+from .errors import InputError
+from .group import Settings, model_rates
+from .tables import read_frame
+
+
+def analyse(
+    volume_tables,
+    participants_path,
+    regions: list[str],
+    settings: Settings,
+    segmentation_dir="segmentation_dir",
+    error_tables=(),
+    exclusions=(),
+    session_sources=None,
+    time_setting=None,
+    keep_going: bool = False,
+    bids_dir=None,
+    acquisition_keys=None,
+    acquisition_sources=None,
+):
+    """All group-level tables from the per-subject volume tables (and the error records of
+    subjects left out under --keep-going): each session's time (``session_sources``, see
+    :func:`cohort.subject_sessions`) and acquisition (from ``bids_dir``) joined to its volumes,
+    then the model."""
+    if not volume_tables:
+        raise InputError(
+            segmentation_dir, "no usable label images (sub-<label>/ses-<label>/anat/*_dseg.nii[.gz])"
+        )
+    measured = pd.concat([read_frame(p) for p in volume_tables], ignore_index=True)
+    left_out = [
+        {
+            "participant_id": r.participant_id,
+            "session_id": "",
+            "kind": "input error",
+            "reason": f"{r.file}: {r.fault}",
+        }
+        for table in error_tables
+        for r in read_frame(table).itertuples()
+    ]
+    volumes, timeless = cohort.assemble_sessions(measured, session_sources or {}, time_setting, keep_going)
+    left_out += timeless
+    if volumes.empty:
+        raise InputError(segmentation_dir, "no subject has both label images and session times")
+    acquisitions = cohort.acquisitions_table(
+        bids_dir or "", volumes, acquisition_keys or DEFAULT_KEYS, acquisition_sources
+    )
+    volumes = volumes.merge(acquisitions[["participant_id", "session_id", "scanner"]], how="left")
+    participants = cohort.read_participants(
+        participants_path, [c for c in settings.all_covariates if c != cohort.ICV_COVARIATE]
+    )
+    icv_source = None
+    if cohort.ICV_COVARIATE in settings.all_covariates:
+        icv_source = "participants.tsv icv"
+        if cohort.ICV_COVARIATE not in participants.columns:
+            icv, icv_source = cohort.baseline_icv(volumes)
+            participants[cohort.ICV_COVARIATE] = icv.reindex(participants.index)
+    analysed, excluded_by_config = cohort.apply_exclusions(volumes, exclusions)
+    left_out += excluded_by_config
+    windowed = cohort.apply_window(
+        analysed, settings.window_start_weeks, settings.window_end_weeks, settings.rebaseline
+    )
+    if windowed.empty:
+        raise InputError("config", "the analysis window and exclusions leave no sessions")
+    tables = model_rates(windowed, participants, regions, settings, participants_path)
+    left_out += [
+        {"participant_id": subject, "session_id": "", "kind": "missing covariate", "reason": reason}
+        for subject, reason in tables["description"]["excluded_subjects"].items()
+    ]
+    tables["volumes"] = volumes.assign(
+        in_window=volumes.index.isin(windowed.index), excluded=~volumes.index.isin(analysed.index)
+    )[VOLUME_TABLE_COLUMNS]
+    tables["acquisitions"] = acquisitions
+    tables["excluded"] = pd.DataFrame(left_out, columns=cohort.EXCLUDED_COLUMNS)
+    description = tables["description"]
+    description["left_out"] = left_out
+    description["icv_source"] = icv_source
+    # where each session's time came from (sessions.tsv acq_time, scans.tsv acq_time, an age)
+    description["time_sources"] = sorted(volumes["time_source"].dropna().unique())
+    description["n_sessions_in_window"] = int(
+        windowed[["participant_id", "session_id"]].drop_duplicates().shape[0]
+    )
+    return tables
+
+
+VOLUME_TABLE_COLUMNS = [
+    "participant_id", "session_id", "acq_time", "years", "region", "volume_mm3", "n_voxels", "labelled_mm3",
+    "voxel_mm3", "session_icv_mm3", "time_source", "scanner", "in_window", "excluded",
+]  # fmt: skip

@@ -1,0 +1,116 @@
+"""BIDS entities and names: the one place that writes ``sub-``, ``ses-`` and file suffixes.
+
+Everything the pipeline reads from a BIDS raw dataset or writes into its BIDS-Derivatives
+output is named here; rules, scripts and the package ask these functions. Labels are the bare
+``[a-zA-Z0-9]+`` part ("01"); ids carry the prefix ("sub-01"). Every function is a pure string
+operation (a wildcard such as ``"{subject}"`` passes through, so rules build their patterns here
+too).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SUBJECT, SESSION = "sub-", "ses-"
+
+
+def participant_id(label: str) -> str:
+    """'01' → 'sub-01'."""
+    return f"{SUBJECT}{label}"
+
+
+def session_id(label: str) -> str:
+    """'w24' → 'ses-w24'."""
+    return f"{SESSION}{label}"
+
+
+def subject_label(text: str) -> str:
+    """'sub-01' or '01' → '01'."""
+    return str(text).strip().removeprefix(SUBJECT)
+
+
+def session_label(text: str) -> str:
+    """'ses-w24' or 'w24' → 'w24'."""
+    return str(text).strip().removeprefix(SESSION)
+
+
+def as_participant_id(text: str) -> str:
+    """An id as users write it, with or without the prefix → 'sub-<label>'."""
+    return participant_id(subject_label(text))
+
+
+def as_session_id(text: str) -> str:
+    return session_id(session_label(text))
+
+
+def entity_name(entities: dict[str, str], suffix: str, extension: str = "") -> str:
+    """{'sub': '1', 'ses': '2', 'run': '1'} + 'T1w' → 'sub-1_ses-2_run-1_T1w' (in the given order)."""
+    return "_".join([*(f"{key}-{value}" for key, value in entities.items()), suffix]) + extension
+
+
+# ---------------------------------------------------------------- the BIDS raw dataset
+
+
+def subject_dir(root, subject: str) -> str:
+    return os.path.join(str(root), participant_id(subject))
+
+
+def session_dir(root, subject: str, session: str) -> str:
+    return os.path.join(subject_dir(root, subject), session_id(session))
+
+
+def sessions_table(bids_dir, subject: str) -> str:
+    """``sub-<label>/sub-<label>_sessions.tsv``."""
+    return os.path.join(subject_dir(bids_dir, subject), f"{participant_id(subject)}_sessions.tsv")
+
+
+def scans_table(bids_dir, subject: str, session: str) -> str:
+    """``sub-<label>/ses-<label>/sub-<label>_ses-<label>_scans.tsv``."""
+    name = f"{participant_id(subject)}_{session_id(session)}_scans.tsv"
+    return os.path.join(session_dir(bids_dir, subject, session), name)
+
+
+def is_subject_dir(name: str) -> bool:
+    return name.startswith(SUBJECT)
+
+
+def is_session_dir(name: str) -> bool:
+    return name.startswith(SESSION)
+
+
+# ---------------------------------------------------------------- the output dataset
+
+
+def subject_output(out, subject: str) -> str:
+    """The subject job's folder: ``<out>/sub-<label>``."""
+    return subject_dir(out, subject)
+
+
+def subject_outputs(folder, subject: str, sessions=()) -> dict:
+    """The subject job's files inside its folder (``<out>/sub-<label>``): each session's
+    ``ses-<label>/anat/sub-<label>_ses-<label>_volumes.tsv``, the subject's
+    ``anat/sub-<label>_volumes.tsv`` (every session), its QC mosaic
+    ``figures/sub-<label>_desc-regions_qc.png`` and, for a subject left out under --keep-going,
+    ``sub-<label>_errors.tsv``."""
+    root, sub = Path(folder), participant_id(subject)
+    return {
+        "sessions": {
+            ses: root / session_id(ses) / "anat" / f"{sub}_{session_id(ses)}_volumes.tsv" for ses in sessions
+        },
+        "volumes": root / "anat" / f"{sub}_volumes.tsv",
+        "mosaic": root / "figures" / f"{sub}_desc-regions_qc.png",
+        "errors": root / f"{sub}_errors.tsv",
+    }
+
+
+# what `snakemake --report` collects from a subject's folder (its QC mosaic)
+SUBJECT_REPORT_PATTERNS = ["figures/{name}_qc.png"]
+# the output dataset's names for .bidsignore (gitignore syntax)
+VOLUME_TABLES = "*_volumes.tsv"
+SUBJECT_FIGURES = f"{SUBJECT}*/figures"
+SUBJECT_ERRORS = f"{SUBJECT}*/*_errors.tsv"
+
+
+def subject_log(out, rule: str, subject: str) -> str:
+    return os.path.join(str(out), "logs", rule, f"{participant_id(subject)}.log")
