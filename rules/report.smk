@@ -84,7 +84,7 @@ rule qc_flagged:
         tissues=TISSUES,
         max_sessions=12,
     script:
-        "../scripts/qc_mosaic.py"
+        "../scripts/qc_flagged.py"
 
 
 rule methods:

@@ -9,7 +9,7 @@ import pytest
 from helpers import write_image
 
 from brain_atrophy.errors import InputError
-from brain_atrophy.images import read_label_image, voxel_volume_mm3
+from brain_atrophy.images import read_image, voxel_volume_mm3
 from brain_atrophy.volumes import label_counts
 
 
@@ -44,7 +44,7 @@ def test_reads_stored_labels_like_nibabel(tmp_path, dtype, name):
     data = labels_volume().astype(dtype)
     affine = np.diag([-1.1, 0.9, 1.3, 1])
     path = write_image(tmp_path / name, data, affine)
-    image = read_label_image(path)
+    image = read_image(path)
     assert image.shape == data.shape
     np.testing.assert_array_equal(image.voxels.reshape(data.shape, order="F"), nib.load(path).get_fdata())
     assert image.voxel_volume_mm3 == pytest.approx(1.1 * 0.9 * 1.3)
@@ -56,27 +56,27 @@ def test_big_endian_and_scaled_storage(tmp_path):
     image.header.set_slope_inter(2.0, 0.0)
     path = tmp_path / "be_dseg.nii"
     nib.save(image, path)
-    read = read_label_image(path)
+    read = read_image(path)
     np.testing.assert_array_equal(read.voxels.reshape(data.shape, order="F"), nib.load(path).get_fdata())
 
 
 def test_mgz_is_read_through_nibabel(tmp_path):
     data = labels_volume().astype(np.int32)
     path = write_image(tmp_path / "aseg.mgz", data, np.diag([1.0, 1.0, 1.2, 1.0]))
-    image = read_label_image(path)
+    image = read_image(path)
     assert label_counts(image.voxels) == label_counts(data.ravel())
     assert image.voxel_volume_mm3 == pytest.approx(1.2)
 
 
 def test_trailing_singleton_dimension_is_accepted(tmp_path):
     data = labels_volume()[..., None]
-    assert read_label_image(write_image(tmp_path / "x_dseg.nii.gz", data)).shape == data.shape[:3]
+    assert read_image(write_image(tmp_path / "x_dseg.nii.gz", data)).shape == data.shape[:3]
 
 
 def test_4d_image_is_refused(tmp_path):
     path = write_image(tmp_path / "x_dseg.nii.gz", np.stack([labels_volume()] * 2, axis=-1))
     with pytest.raises(InputError, match=r"expected one 3D label volume.*\(7, 8, 9, 2\)") as err:
-        read_label_image(path)
+        read_image(path)
     assert str(path) in str(err.value)
 
 
@@ -85,28 +85,28 @@ def test_truncated_gzip_is_refused(tmp_path):
     raw = path.read_bytes()
     path.write_bytes(raw[: len(raw) // 2])
     with pytest.raises(InputError, match="corrupt or truncated gzip"):
-        read_label_image(path)
+        read_image(path)
 
 
 def test_truncated_uncompressed_file_is_refused(tmp_path):
     path = write_image(tmp_path / "x_dseg.nii", labels_volume())
     path.write_bytes(path.read_bytes()[:-50])
     with pytest.raises(InputError, match="truncated"):
-        read_label_image(path)
+        read_image(path)
 
 
 def test_text_file_is_not_a_nifti(tmp_path):
     path = tmp_path / "x_dseg.nii.gz"
     path.write_bytes(gzip.compress(b"this is not an image\n" * 30))
     with pytest.raises(InputError, match="not a readable NIfTI"):
-        read_label_image(path)
+        read_image(path)
 
 
 def test_uncompressed_file_named_gz_is_refused(tmp_path):
     path = tmp_path / "x_dseg.nii.gz"
     path.write_bytes(b"plain text")
     with pytest.raises(InputError, match="not gzip-compressed"):
-        read_label_image(path)
+        read_image(path)
 
 
 @pytest.mark.parametrize("size", [0.0, -1.0])
@@ -119,7 +119,7 @@ def test_zero_or_negative_voxel_size_is_refused(tmp_path, size):
     raw[252:256] = struct.pack("<hh", 0, 0)
     path.write_bytes(bytes(raw))
     with pytest.raises(InputError, match="voxel size must be positive") as err:
-        read_label_image(path)
+        read_image(path)
     assert str(path) in str(err.value)
 
 
@@ -129,5 +129,5 @@ def test_multi_member_gzip_is_read(tmp_path):
     split = len(raw) // 3
     member_path = tmp_path / "multi_dseg.nii.gz"
     member_path.write_bytes(gzip.compress(raw[:split]) + gzip.compress(raw[split:]))
-    image = read_label_image(member_path)
-    assert label_counts(image.voxels) == label_counts(read_label_image(path).voxels)
+    image = read_image(member_path)
+    assert label_counts(image.voxels) == label_counts(read_image(path).voxels)

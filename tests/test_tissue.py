@@ -10,7 +10,7 @@ from helpers import write_image
 
 from brain_atrophy.bids import find_tissue_maps
 from brain_atrophy.errors import InputError
-from brain_atrophy.images import read_label_image
+from brain_atrophy.images import read_image
 from brain_atrophy.regions import load_regions
 from brain_atrophy.tissue import atlas_on_grid, session_tissue_volumes, tissue_volume
 
@@ -64,7 +64,7 @@ def test_an_atlas_elsewhere_in_the_world_is_refused(tmp_path, maps):
     far[:3, 3] = 500.0
     atlas_path = write_image(tmp_path / "atlas.nii.gz", np.ones((4, 4, 4), dtype=np.int16), far)
     with pytest.raises(InputError, match="not in the same space"):
-        atlas_on_grid(atlas_path, read_label_image(atlas_path), read_label_image(maps["GM"]), maps["GM"])
+        atlas_on_grid(atlas_path, read_image(atlas_path), read_image(maps["GM"]), maps["GM"])
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ NIBABEL_SUFFIXES = (".mgz", ".mgh")
 
 
 @dataclass(frozen=True)
-class LabelImage:
+class StoredImage:
     """Stored voxel values (flattened, file order) and what is needed to turn counts into mm³."""
 
     voxels: np.ndarray
@@ -54,12 +54,12 @@ def voxel_volume_mm3(affine: np.ndarray) -> float:
     return float(abs(np.linalg.det(np.asarray(affine, dtype=float)[:3, :3])))
 
 
-def same_grid(a: LabelImage, b: LabelImage, tolerance_mm: float = 1e-3) -> bool:
+def same_grid(a: StoredImage, b: StoredImage, tolerance_mm: float = 1e-3) -> bool:
     """Whether two images share a voxel grid: the same shape and affines equal to ``tolerance_mm``."""
     return a.shape == b.shape and bool(np.allclose(a.affine, b.affine, atol=tolerance_mm, rtol=0))
 
 
-def describe_grid(image: LabelImage) -> str:
+def describe_grid(image: StoredImage) -> str:
     """'256×256×256 of 1×1×1 mm' (voxel sizes from the affine's columns)."""
     sizes = np.linalg.norm(np.asarray(image.affine, dtype=float)[:3, :3], axis=0)
     return "×".join(str(n) for n in image.shape) + " of " + "×".join(f"{v:.3g}" for v in sizes) + " mm"
@@ -105,7 +105,7 @@ def _check_geometry(header, affine, source) -> None:
         raise InputError(source, "the header's affine is singular (voxel volume 0)")
 
 
-def _read_nifti(path: Path) -> LabelImage:
+def _read_nifti(path: Path) -> StoredImage:
     raw = path.read_bytes()
     if raw[:2] == GZIP_MAGIC:
         raw = gunzip(raw, path)
@@ -135,10 +135,10 @@ def _read_nifti(path: Path) -> LabelImage:
         voxels = voxels * np.float64(slope) + np.float64(inter)
     if proxy.order == "C":  # pragma: no cover - NIfTI is always Fortran order
         voxels = voxels.reshape(shape, order="C").ravel(order="F")
-    return LabelImage(voxels=voxels, shape=shape, affine=image.affine)
+    return StoredImage(voxels=voxels, shape=shape, affine=image.affine)
 
 
-def _read_with_nibabel(path: Path) -> LabelImage:
+def _read_with_nibabel(path: Path) -> StoredImage:
     try:
         image = nib.load(path)
         data = np.asanyarray(image.dataobj)
@@ -146,10 +146,10 @@ def _read_with_nibabel(path: Path) -> LabelImage:
         raise InputError(path, f"not a readable image ({err})") from None
     shape = _spatial_shape(data.shape, path)
     _check_geometry(image.header, image.affine, path)
-    return LabelImage(voxels=data.reshape(-1, order="F"), shape=shape, affine=image.affine)
+    return StoredImage(voxels=data.reshape(-1, order="F"), shape=shape, affine=image.affine)
 
 
-def read_label_image(path) -> LabelImage:
+def read_image(path) -> StoredImage:
     """Read a 3D image (NIfTI-1/2, .nii or .nii.gz; MGZ/MGH) and check its header.
 
     The voxels are returned as stored, so this reads a T1w as well as a label image; whether

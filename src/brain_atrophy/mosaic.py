@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .images import read_label_image
+from .images import read_image
 
 # matplotlib's tab10 colours, so outlines match the other figures
 PALETTE = [
@@ -93,16 +93,16 @@ def session_row(subject: str, session: str, labels: np.ndarray, t1w: np.ndarray 
 
 
 def qc_mosaic(
-    sessions: list[tuple], regions: dict[str, tuple[int, ...]], path, title="", read=read_label_image
+    sessions: list[tuple], regions: dict[str, tuple[int, ...]], path, title="", read=read_image
 ) -> None:
     """Write a PNG: one row per (subject, session, label image path[, T1w path or None]);
-    ``read`` turns the image entry into a LabelImage (tissue maps: their dominant tissue)."""
+    ``read`` turns the image entry into a StoredImage (tissue maps: their dominant tissue)."""
     rows = []
     for subject, session, image_path, *t1w_path in sessions:
         image = read(image_path)
         t1w = None
         if t1w_path and t1w_path[0]:
-            t1w_image = read_label_image(t1w_path[0])
+            t1w_image = read_image(t1w_path[0])
             if t1w_image.shape == image.shape:
                 t1w = t1w_image.voxels.reshape(t1w_image.shape, order="F")
         rows.append(session_row(subject, session, image.voxels.reshape(image.shape, order="F"), t1w))

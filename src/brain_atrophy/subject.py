@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import paths
 from .errors import InputError
-from .images import describe_grid, read_label_image, same_grid
+from .images import describe_grid, read_image, same_grid
 from .mosaic import draw_mosaic, session_row
 from .regions import load_regions
 from .tables import write_rows
@@ -31,7 +31,7 @@ def session_volumes(image_path, regions: dict[str, tuple[int, ...]], image=None)
     labelled voxels (``labelled_mm3``: the segmented intracranial volume when the segmenter
     labels CSF, as FreeSurfer and SynthSeg do — a head-size covariate), and the voxel volume
     (``voxel_mm3``: a change between sessions means a change of protocol, flagged in QC)."""
-    image = image or read_label_image(image_path)
+    image = image or read_image(image_path)
     label_totals = label_counts(image.voxels, image_path)
     counts = region_voxel_counts(label_totals, regions)
     voxel_mm3 = image.voxel_volume_mm3
@@ -63,7 +63,7 @@ def record_error(subject_dir, subject: str, error) -> None:
 def read_t1w(path, label_image, label_path):
     """The session's T1w as a 3D array, which must share its label image's grid: a label image
     on another grid was not segmented from this T1w (wrong file, or a resampled output)."""
-    t1w = read_label_image(path)
+    t1w = read_image(path)
     if not same_grid(t1w, label_image):
         raise InputError(
             path,
@@ -111,7 +111,7 @@ def process_subject(
             rows, image = session_tissue_volumes(images[session], regions, atlas, atlas_cache)
             grid_path = images[session][tissues[0]]
         else:
-            image = read_label_image(images[session])
+            image = read_image(images[session])
             rows = session_volumes(images[session], regions, image)
             grid_path = images[session]
         t1w = read_t1w(t1w_images[session], image, grid_path) if session in t1w_images else None

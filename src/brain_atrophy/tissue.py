@@ -19,7 +19,7 @@ import nibabel as nib
 import numpy as np
 
 from .errors import InputError
-from .images import LabelImage, describe_grid, read_label_image, same_grid
+from .images import StoredImage, describe_grid, read_image, same_grid
 from .volumes import as_integer_labels
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 NEGATIVE_TOLERANCE = 1e-3
 
 
-def probabilities(image: LabelImage, source) -> np.ndarray:
+def probabilities(image: StoredImage, source) -> np.ndarray:
     """The map's values as float32 (memory: 4 bytes a voxel); NaN, inf or negative values are
     an InputError naming ``source``."""
     values = np.asarray(image.voxels, dtype=np.float32)
@@ -61,17 +61,17 @@ def world_bounds(shape, affine) -> tuple[np.ndarray, np.ndarray]:
     return world[:, :3].min(axis=0), world[:, :3].max(axis=0)
 
 
-def read_atlas(path) -> LabelImage:
+def read_atlas(path) -> StoredImage:
     """The atlas as integer labels (float storage accepted when integral); negative labels are
     an InputError, like non-integral ones."""
-    atlas = read_label_image(path)
+    atlas = read_image(path)
     labels = as_integer_labels(atlas.voxels, path)
     if labels.size and int(labels.min()) < 0:
         raise InputError(path, f"atlas holds negative labels (min {int(labels.min())})")
-    return LabelImage(voxels=labels, shape=atlas.shape, affine=atlas.affine)
+    return StoredImage(voxels=labels, shape=atlas.shape, affine=atlas.affine)
 
 
-def atlas_on_grid(atlas_path, atlas: LabelImage, target: LabelImage, target_path) -> np.ndarray:
+def atlas_on_grid(atlas_path, atlas: StoredImage, target: StoredImage, target_path) -> np.ndarray:
     """The atlas labels (flattened, file order) on ``target``'s grid: as stored when the grids
     agree, else resampled with nilearn (nearest neighbour, so labels stay labels)."""
     if same_grid(atlas, target):
@@ -112,7 +112,7 @@ def session_tissue_volumes(
     regions: dict[str, tuple[tuple[str, ...], tuple[int, ...] | None]],
     atlas_path=None,
     atlas_cache=None,
-) -> tuple[list[dict], LabelImage]:
+) -> tuple[list[dict], StoredImage]:
     """Every region's volume in one session from its tissue maps ({tissue: path}); also a
     label image of the session (tissue k+1 where that map exceeds 0.5) for the QC mosaic."""
     atlas_cache = {} if atlas_cache is None else atlas_cache
@@ -149,18 +149,18 @@ def session_tissue_volumes(
     return rows, dominant_tissue(list(values.values()), grid)
 
 
-def dominant_tissue(values: list[np.ndarray], grid: LabelImage) -> LabelImage:
+def dominant_tissue(values: list[np.ndarray], grid: StoredImage) -> StoredImage:
     """A label image of the maps for the QC mosaic: k+1 where map k exceeds 0.5."""
     dominant = np.zeros(grid.voxels.size, dtype=np.uint8)
     for k, tissue_values in enumerate(values):
         dominant[tissue_values > 0.5] = k + 1
-    return LabelImage(voxels=dominant, shape=grid.shape, affine=grid.affine)
+    return StoredImage(voxels=dominant, shape=grid.shape, affine=grid.affine)
 
 
-def read_tissue_maps(maps: dict[str, str]) -> tuple[dict[str, np.ndarray], LabelImage]:
+def read_tissue_maps(maps: dict[str, str]) -> tuple[dict[str, np.ndarray], StoredImage]:
     """({tissue: values}, the shared grid) of one session's maps ({tissue: path}); maps on
     different grids, or values that are not probabilities, are InputErrors."""
-    images = {tissue: read_label_image(path) for tissue, path in maps.items()}
+    images = {tissue: read_image(path) for tissue, path in maps.items()}
     first_tissue = next(iter(images))
     grid = images[first_tissue]
     for tissue, image in images.items():
@@ -173,7 +173,7 @@ def read_tissue_maps(maps: dict[str, str]) -> tuple[dict[str, np.ndarray], Label
     return {tissue: probabilities(image, maps[tissue]) for tissue, image in images.items()}, grid
 
 
-def read_dominant_tissue(maps: dict[str, str]) -> LabelImage:
+def read_dominant_tissue(maps: dict[str, str]) -> StoredImage:
     """The QC mosaic's label image of one session's maps ({tissue: path}, in tissue order)."""
     values, grid = read_tissue_maps(maps)
     return dominant_tissue(list(values.values()), grid)
