@@ -8,6 +8,8 @@ by its seed. ``GROUP_RATES`` are the mean slopes of 100·ln(volume) per year (�
 import numpy as np
 import pandas as pd
 
+from .paths import participant_id, session_id
+
 GROUP_RATES = {"HC": -0.25, "OCR": -0.45, "IFN": -0.7}  # %/yr, slopes of 100·ln(volume)
 
 
@@ -17,7 +19,7 @@ def simulate_volumes(seed: int, n_per_group=(44, 59, 30), slope_sd=0.12, noise_s
     rows, people = [], []
     for (group, rate), n in zip(GROUP_RATES.items(), n_per_group, strict=True):
         for i in range(n):
-            subject = f"sub-{group}{i:03d}"
+            subject = participant_id(f"{group}{i:03d}")
             age, sex = rng.uniform(20, 60), rng.choice(["F", "M"])
             people.append({"participant_id": subject, "group": group, "age": age, "sex": sex})
             intercept = 100 * np.log(1.2e6) + rng.normal(0, 12) + 0.05 * (age - 40) + (sex == "M") * 3
@@ -29,7 +31,7 @@ def simulate_volumes(seed: int, n_per_group=(44, 59, 30), slope_sd=0.12, noise_s
                 rows.append(
                     {
                         "participant_id": subject,
-                        "session_id": f"ses-w{w}",
+                        "session_id": session_id(f"w{w}"),
                         "years": years,
                         "region": "brain",
                         "volume_mm3": float(np.exp(y / 100)),
