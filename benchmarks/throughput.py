@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import io
 import itertools
 import os
 import shutil
@@ -67,16 +68,20 @@ def build(root: Path, demo: Path, n_subjects: int) -> list[Path]:
 
 def count_labels(image_paths: list[str]) -> int:
     """Decompress and count every label of each image, as fast as plain numpy goes: the work
-    that measuring a volume cannot avoid (the header is 352 bytes; uint8/int16/... voxels)."""
+    that measuring a volume cannot avoid. The gzip stream is inflated by the fastest decoder
+    installed (isal, as the pipeline uses), the header read by nibabel from the inflated bytes."""
     import nibabel as nib
 
+    try:
+        from isal.isal_zlib import decompress as inflate
+    except ImportError:
+        inflate = None
     total = 0
     for path in image_paths:
-        header = nib.load(path).header
-        # vox_offset as stored (get_data_offset() of a loaded header may report 0)
-        offset, dtype = max(int(header["vox_offset"]), header.single_vox_offset), header.get_data_dtype()
-        with gzip.open(path, "rb") as handle:
-            raw = handle.read()
+        data = Path(path).read_bytes()
+        raw = inflate(data, 31) if inflate else gzip.decompress(data)  # wbits 31: a gzip member
+        header = nib.Nifti1Header.from_fileobj(io.BytesIO(raw[:352]))
+        offset, dtype = max(int(header["vox_offset"]), 352), header.get_data_dtype()
         voxels = np.frombuffer(raw, dtype=dtype, offset=offset)
         total += int(np.bincount(voxels.astype(np.int64, copy=False)).size)
     return total
