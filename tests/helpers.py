@@ -25,26 +25,24 @@ def write_image(path, data, affine=None, dtype=None) -> Path:
     return path
 
 
+def lmer_row(reference, kind: str, term: str, region: str):
+    """The one row of the R reference table (tests/R/lmer_rates.R) for a slope, difference or
+    scanner step of a region."""
+    rows = reference[(reference.kind == kind) & (reference.term == term) & (reference.region == region)]
+    assert len(rows) == 1, (kind, term, region)
+    return rows.iloc[0]
+
+
 def compare_with_lmer(rates, differences, reference):
     """Our group rates and differences against lmerTest's (``reference``, as tests/R/lmer_rates.R
     writes it): estimates to 0.005 %/yr, standard errors to 0.1 %, df and p-values to 2 %."""
     for _, row in rates.iterrows():
-        r = reference[
-            (reference.kind == "slope")
-            & (reference.term == row["group"])
-            & (reference.region == row["region"])
-        ]
-        assert len(r) == 1
-        r = r.iloc[0]
+        r = lmer_row(reference, "slope", row["group"], row["region"])
         assert abs(row["rate_pct_per_year"] - pct(r.estimate)) < TOLERANCE_PCT
         assert row["slope_se"] == pytest.approx(r.se, rel=1e-3)
         assert row["df"] == pytest.approx(r.df, rel=0.02)
     for _, row in differences.iterrows():
-        r = reference[
-            (reference.kind == "difference")
-            & (reference.term == row["group"])
-            & (reference.region == row["region"])
-        ].iloc[0]
+        r = lmer_row(reference, "difference", row["group"], row["region"])
         assert abs(row["slope_difference"] - r.estimate) < TOLERANCE_PCT
         assert row["slope_difference_se"] == pytest.approx(r.se, rel=1e-3)
         assert row["p_value"] == pytest.approx(r.p, rel=0.02, abs=1e-4)

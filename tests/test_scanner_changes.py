@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 from conftest import cohort_config, run_snakemake
+from helpers import lmer_row
 
 from brain_atrophy import demo
 from brain_atrophy.group import pct
@@ -107,19 +108,11 @@ def test_the_adjusted_run_agrees_with_lme4(upgraded, lmer, tmp_path):
     )
     rates = read_frame(adjusted / "rates_by_group.tsv")
     for _, row in rates.iterrows():
-        r = reference[
-            (reference.kind == "slope")
-            & (reference.term == row["group"])
-            & (reference.region == row["region"])
-        ].iloc[0]
+        r = lmer_row(reference, "slope", row["group"], row["region"])
         assert abs(row["rate_pct_per_year"] - pct(r.estimate)) < 0.005
     differences = read_frame(adjusted / "group_differences.tsv")
     for _, row in differences.iterrows():
-        r = reference[
-            (reference.kind == "difference")
-            & (reference.term == row["group"])
-            & (reference.region == row["region"])
-        ].iloc[0]
+        r = lmer_row(reference, "difference", row["group"], row["region"])
         assert abs(row["slope_difference"] - r.estimate) < 0.005
         assert abs(row["p_value"] - r.p) < 1e-3
     effects = read_frame(adjusted / "scanner_effects.tsv")
