@@ -3,10 +3,13 @@
 import functools
 import os
 import re
+import shlex
 import sys
+import threading
 from pathlib import Path
 
 from snakemake.logging import logger
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 # The one place the workflow's own package is put on a path: parsing imports it (below) even
@@ -14,7 +17,22 @@ from snakemake.utils import validate
 # preamble appends this process's sys.path to every script's, so scripts under any interpreter
 # (envs/atrophy.yaml's too) find it with no path code of their own (an installed copy, as
 # `pip install -e .` of this directory makes, comes first).
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+PACKAGE_ROOT = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, PACKAGE_ROOT)
+# Jobs that start the package from `shell:` (the subject jobs: python -m
+# brain_atrophy.subject_job) find it, and their interpreter, through these two variables, which
+# every job inherits (a cluster job re-reads this file). The interpreter is the environment's
+# own `python` under --sdm conda, else the one running Snakemake (a `python` on PATH may be
+# another, or a pyenv shim that costs a tenth of a second per job). Variables, not params:
+# moving the workflow or the Python install must not rerun every subject.
+os.environ.update(
+    BRAIN_ATROPHY_SRC=PACKAGE_ROOT,
+    BRAIN_ATROPHY_PYTHON=(
+        "python"
+        if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+        else sys.executable
+    ),
+)
 
 from brain_atrophy import paths  # noqa: E402
 from brain_atrophy.acquisitions import input_files as acquisition_files  # noqa: E402
@@ -145,6 +163,28 @@ onstart:
     )
 
 
+def cancel_scheduling_timers():
+    """Let the process exit as soon as the run is over.
+
+    Snakemake's job-rate limiter starts a timer for one more scheduling pass after every pass,
+    and the process waits for the last timer before it exits. Each finished job starts such a
+    chain, so a local run of N subjects wakes the scheduler N times per timespan: with the
+    default 1 s, the scheduler alone takes a core after a few hundred subjects. The profiles
+    therefore count the rate over a long timespan, and these hooks cancel the timers left when
+    no job is left to schedule, so that the long timespan costs no wait at exit."""
+    for thread in threading.enumerate():
+        if isinstance(thread, threading.Timer):
+            thread.cancel()
+
+
+onsuccess:
+    cancel_scheduling_timers()
+
+
+onerror:
+    cancel_scheduling_timers()
+
+
 def natural_order(label):
     """'w24' before 'w144': digit runs compare as numbers."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", label)]
@@ -175,14 +215,6 @@ def subject_images(wildcards):
     ]
 
 
-def subject_image_sessions(wildcards):
-    return [s for s, _ in subject_image_keys(wildcards)]
-
-
-def subject_image_tissues(wildcards):
-    return [t for _, t in subject_image_keys(wildcards)]
-
-
 def atlas_input(wildcards):
     return {"atlas": ATLAS} if ATLAS else {}
 
@@ -196,6 +228,28 @@ def subject_t1w_sessions(wildcards):
 def subject_t1w_images(wildcards):
     t1w = T1W_IMAGES.get(wildcards.subject, {})
     return [t1w[s] for s in subject_t1w_sessions(wildcards)]
+
+
+def subject_job_arguments(wildcards, input):
+    """The subject job's command-line arguments, shell-quoted: every image with its session
+    (and tissue), from the job's inputs (see brain_atrophy.subject_job)."""
+    arguments = ["--subject", wildcards.subject, "--regions", input.regions]
+    if "label_table" in input.keys():
+        arguments += ["--label-table", input.label_table]
+    if "atlas" in input.keys():
+        arguments += ["--atlas", input.atlas]
+    keys = subject_image_keys(wildcards)
+    for tissue in TISSUES:
+        arguments += ["--tissue", tissue]
+    for (session, tissue), path in zip(keys, input.images, strict=True):
+        arguments += (
+            ["--tissue-map", session, tissue, path]
+            if tissue
+            else ["--image", session, path]
+        )
+    for session, path in zip(subject_t1w_sessions(wildcards), input.t1w, strict=True):
+        arguments += ["--t1w", session, path]
+    return shlex.join(arguments)
 
 
 @functools.cache

