@@ -9,6 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
 
 from . import power  # noqa: E402
 
@@ -30,11 +31,13 @@ def trajectories(volumes: pd.DataFrame, rates: pd.DataFrame, region: str, path) 
     region_rates = rates[rates["region"] == region]
     colours = group_colours(region_rates["group"])
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for (_, group), subject in data.groupby(["participant_id", "group"]):
-        baseline = subject["volume_mm3"].iloc[0]
-        ax.plot(
-            subject["years"], 100 * subject["volume_mm3"] / baseline, color=colours[group], alpha=0.25, lw=0.8
-        )
+    # every subject's line in one collection: a plot() per subject cost seconds at 1,000 subjects
+    percent = 100 * data["volume_mm3"] / data.groupby("participant_id")["volume_mm3"].transform("first")
+    subject_ids = data["participant_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, subject_ids[1:] != subject_ids[:-1]]) if len(data) else []
+    lines = np.split(np.column_stack([data["years"], percent]), starts[1:]) if len(data) else []
+    line_colours = [colours[group] for group in data["group"].to_numpy()[starts]]
+    ax.add_collection(LineCollection(lines, colors=line_colours, alpha=0.25, linewidths=0.8))
     scanners = sorted(data["scanner"].dropna().unique()) if "scanner" in data else []
     if len(scanners) > 1:
         # each session marked by its acquisition, so a scanner step shows as a jump between markers
@@ -63,7 +66,8 @@ def trajectories(volumes: pd.DataFrame, rates: pd.DataFrame, region: str, path) 
         label = f"{row['group']}: {row['rate_pct_per_year']:.2f} %/yr (n={row['n_subjects']})"
         ax.plot(span, line(row["rate_pct_per_year"]), color=colour, lw=2.5, label=label)
     ax.set(xlabel="years since first scan in the window", ylabel="volume, % of baseline", title=region)
-    ax.legend(frameon=False, fontsize=8)
+    # volumes fall over time, so the lower left is empty; "best" would search every point
+    ax.legend(frameon=False, fontsize=8, loc="lower left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -258,23 +258,34 @@ def subject_order(effects: pd.DataFrame, qc: pd.DataFrame) -> list[str]:
     return list(order.index)
 
 
-def subject_section(subject: str, tables: dict, mosaic: str | None) -> str:
-    effects = tables["subject_effects"]
-    rows = effects[effects["participant_id"] == subject]
-    volumes = tables["volumes"]
-    points = volumes[(volumes["participant_id"] == subject) & volumes["in_window"] & ~volumes["excluded"]]
-    rates = tables["rates_by_group"]
-    qc = tables["qc"]
-    flags = qc.loc[(qc["participant_id"] == subject) & qc["flagged"], ["session_id", "flags"]]
+def by_subject(frame: pd.DataFrame, subjects: list[str]) -> dict[str, pd.DataFrame]:
+    """``frame``'s rows of each of ``subjects`` (an empty frame for a subject with none): one
+    grouping, where a selection per subject would scan the whole table each time."""
+    empty = frame.iloc[0:0]
+    groups = dict(tuple(frame[frame["participant_id"].isin(subjects)].groupby("participant_id", sort=False)))
+    return {subject: groups.get(subject, empty) for subject in subjects}
+
+
+def subject_section(
+    subject: str,
+    rows: pd.DataFrame,
+    volumes: pd.DataFrame,
+    qc: pd.DataFrame,
+    rates: dict[tuple[str, str], pd.Series],
+    mosaic: str | None,
+) -> str:
+    """A subject's section, from its rows of subject_effects, volumes and qc; ``rates``: each
+    (region, group)'s row of rates_by_group."""
+    points = volumes[volumes["in_window"] & ~volumes["excluded"]]
+    points_by_region = dict(tuple(points.groupby("region", sort=False)))
+    flags = qc.loc[qc["flagged"], ["session_id", "flags"]]
     plots = []
     for _, own in rows.iterrows():
-        region_points = points[points["region"] == own["region"]]
-        if region_points.empty:
+        region_points = points_by_region.get(own["region"])
+        if region_points is None:
             continue
-        group_rate = rates[(rates["region"] == own["region"]) & (rates["group"] == own["group"])]
-        plots.append(
-            trajectory_svg(region_points, own, group_rate.iloc[0] if len(group_rate) else None, own["region"])
-        )
+        group_rate = rates.get((own["region"], own["group"]))
+        plots.append(trajectory_svg(region_points, own, group_rate, own["region"]))
     group = rows["group"].iloc[0] if len(rows) else ""
     exceeds = bool(rows["exceeds_reference"].fillna(False).astype(bool).any()) if len(rows) else False
     parts = [
@@ -318,7 +329,9 @@ def report_page(tables: dict, description: dict, forest_png=None, mosaics: dict 
     order = subject_order(tables["subject_effects"], tables["qc"])
     shown = order[:MAX_SUBJECT_SECTIONS]
     more = len(order) - len(shown)
-    sections = [subject_section(s, tables, mosaics.get(s)) for s in shown]
+    effects, volumes, qc = (by_subject(tables[name], shown) for name in ("subject_effects", "volumes", "qc"))
+    rates = {(row["region"], row["group"]): row for _, row in tables["rates_by_group"].iterrows()}
+    sections = [subject_section(s, effects[s], volumes[s], qc[s], rates, mosaics.get(s)) for s in shown]
     return "\n".join(
         [
             "<!DOCTYPE html>",

@@ -1,0 +1,85 @@
+"""The subject job's command line (rule subject_volumes runs it from shell:): arguments,
+tissue-map mode, logs, and a bad image with and without --keep-going, in real processes."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from helpers import write_image
+
+from brain_atrophy.subject_job import parse_arguments, session_images
+from brain_atrophy.tables import read_frame
+
+
+def test_label_images_in_the_order_given():
+    images = ["--image", "w48", "b", "--image", "w0", "a"]
+    arguments = parse_arguments(["--subject", "01", "--regions", "r.tsv", "--output", "o", *images])
+    assert list(session_images(arguments).items()) == [("w48", "b"), ("w0", "a")]
+
+
+def test_tissue_maps_grouped_by_session():
+    arguments = parse_arguments(
+        ["--subject", "01", "--regions", "r.tsv", "--output", "o", "--tissue", "GM", "--tissue", "WM"]
+        + ["--tissue-map", "1", "GM", "g1", "--tissue-map", "1", "WM", "w1", "--tissue-map", "2", "GM", "g2"]
+    )
+    assert session_images(arguments) == {"1": {"GM": "g1", "WM": "w1"}, "2": {"GM": "g2"}}
+
+
+@pytest.mark.parametrize("mode", [[], ["--image", "1", "a", "--tissue", "GM"]])
+def test_either_label_images_or_tissue_maps(mode, capsys):
+    with pytest.raises(SystemExit):
+        parse_arguments(["--subject", "01", "--regions", "r.tsv", "--output", "o", *mode])
+    assert "either --image" in capsys.readouterr().err
+
+
+@pytest.fixture
+def subject(tmp_path):
+    """A subject with a good session and a session whose label image holds fractions."""
+    regions = tmp_path / "regions.tsv"
+    regions.write_text("region\tlabels\nthalamus\t10 49\n")
+    good = np.zeros((8, 8, 8), dtype=np.int16)
+    good[2:5, 2:5, 2:5] = 10
+    write_image(tmp_path / "good_dseg.nii.gz", good, np.diag([1.0, 1.0, 2.0, 1.0]))
+    write_image(tmp_path / "bad_dseg.nii.gz", good.astype(np.float32) + 0.5)
+    return tmp_path, regions
+
+
+def run_job(tmp_path, regions, session_file, keep_going: bool):
+    command = [sys.executable, "-m", "brain_atrophy.subject_job", "--subject", "01", "--regions", regions]
+    command += ["--image", "1", tmp_path / "good_dseg.nii.gz", "--image", "2", tmp_path / session_file]
+    command += ["--output", tmp_path / "sub-01", "--log", tmp_path / "sub-01.log"]
+    env = {**os.environ, "BRAIN_ATROPHY_KEEP_GOING": "1" if keep_going else "0"}
+    return subprocess.run(list(map(str, command)), capture_output=True, text=True, env=env)
+
+
+def test_a_subject_measured_and_logged(subject):
+    tmp_path, regions = subject
+    result = run_job(tmp_path, regions, "good_dseg.nii.gz", keep_going=False)
+    assert result.returncode == 0, result.stderr
+    volumes = read_frame(tmp_path / "sub-01" / "anat" / "sub-01_volumes.tsv")
+    assert volumes["volume_mm3"].tolist() == [54.0, 54.0]  # 27 voxels of 2 mm³
+    assert (tmp_path / "sub-01" / "figures" / "sub-01_desc-regions_qc.png").is_file()
+    assert "sub-01 ses-2" in (tmp_path / "sub-01.log").read_text()
+
+
+def test_a_bad_image_fails_the_job_naming_the_file(subject):
+    tmp_path, regions = subject
+    result = run_job(tmp_path, regions, "bad_dseg.nii.gz", keep_going=False)
+    assert result.returncode == 1
+    assert "bad_dseg.nii.gz" in result.stderr and "non-integral" in result.stderr
+    assert "non-integral" in (tmp_path / "sub-01.log").read_text()
+
+
+def test_under_keep_going_a_bad_image_leaves_only_its_record(subject):
+    tmp_path, regions = subject
+    result = run_job(tmp_path, regions, "bad_dseg.nii.gz", keep_going=True)
+    assert result.returncode == 0, result.stderr
+    assert "subject left out" in result.stderr
+    files = sorted(
+        p.relative_to(tmp_path / "sub-01") for p in (tmp_path / "sub-01").rglob("*") if p.is_file()
+    )
+    assert len(files) == 1
+    record = read_frame(tmp_path / "sub-01" / files[0])
+    assert record["file"].iloc[0].endswith("bad_dseg.nii.gz")
