@@ -12,6 +12,7 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/scheduling.smk"
 include: "rules/subjects.smk"
 include: "rules/group.smk"
 include: "rules/report.smk"

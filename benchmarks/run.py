@@ -1,5 +1,5 @@
-"""Every benchmark, one after another (about 35 minutes on 2 cores, 15 of them the
-10,000-session run; it needs the demo cohort: `make demo-data`): python benchmarks/run.py"""
+"""Every benchmark, one after another (about 45 minutes on 2 cores, half of them the
+throughput runs; it needs the demo cohort: `make demo-data`): python benchmarks/run.py"""
 
 import subprocess
 import sys
@@ -7,13 +7,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-for script in (
-    "volume_step.py",
-    "group_statistics.py",
-    "dry_run.py",
-    "end_to_end.py",
-    "scheduler.py",
-    "large_run.py",
+for script, *arguments in (
+    ("volume_step.py",),
+    ("group_statistics.py",),
+    ("dry_run.py",),
+    ("end_to_end.py",),
+    ("scheduler.py",),
+    ("throughput.py", "--large"),
 ):
-    print(f"\n=== {script} ===", flush=True)
-    subprocess.run([sys.executable, str(HERE / script)], cwd=HERE, check=True)
+    print(f"\n=== {script} {' '.join(arguments)} ===", flush=True)
+    subprocess.run([sys.executable, str(HERE / script), *arguments], cwd=HERE, check=True)

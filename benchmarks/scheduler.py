@@ -5,7 +5,8 @@ side by side in one run.
 The workflow is bare: N independent jobs that each burn ~0.1 s of CPU in a new Python
 process (a stand-in for one subject's job), and one job that gathers them, on 2 cores. The
 ratios show what the profiles' `scheduler`, `scheduler-subsample` and `max-jobs-per-timespan`
-save at this scale (the large-cohort profile pays up to 10 s at the end of every run).
+save at this scale. The bare workflow includes rules/scheduling.smk, whose hooks cancel the
+job-rate clock's timers when a run ends, as the pipeline's own Snakefile does.
 
     python benchmarks/scheduler.py [--jobs 1500]
 """
@@ -24,21 +25,23 @@ SCHEDULER_KEYS = ("scheduler", "scheduler-subsample", "max-jobs-per-timespan")
 # ~0.1 s of CPU in a new interpreter, like a subject job's imports and work
 BURN = "import time\nend = time.process_time() + 0.1\nwhile time.process_time() < end:\n    pass\n"
 
-BARE_SNAKEFILE = """
+BARE_SNAKEFILE = f"""
+include: "{REPO / "rules" / "scheduling.smk"}"
+
 N = int(config["n_jobs"])
 
 rule all:
     input: "out/all.txt"
 
 rule one:
-    input: "in/{i}.txt"
-    output: "out/{i}.txt"
-    shell: "python3 burn.py && cp {input} {output}"
+    input: "in/{{i}}.txt"
+    output: "out/{{i}}.txt"
+    shell: "python3 burn.py && cp {{input}} {{output}}"
 
 rule gather:
-    input: expand("out/{i}.txt", i=range(N))
+    input: expand("out/{{i}}.txt", i=range(N))
     output: "out/all.txt"
-    shell: "cat {input} > {output}"
+    shell: "cat {{input}} > {{output}}"
 """
 
 

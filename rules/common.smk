@@ -6,7 +6,6 @@ import os
 import re
 import shlex
 import sys
-import threading
 from pathlib import Path
 
 from snakemake.logging import logger
@@ -166,28 +165,6 @@ onstart:
         "BRAIN_ATROPHY_KEEP_GOING",
         "1" if workflow.execution_settings.keep_going else "0",
     )
-
-
-def cancel_scheduling_timers():
-    """Let the process exit as soon as the run is over.
-
-    Snakemake's job-rate limiter starts a timer for one more scheduling pass after every pass,
-    and the process waits for the last timer before it exits. Each finished job starts such a
-    chain, so a local run of N subjects wakes the scheduler N times per timespan: with the
-    default 1 s, the scheduler alone takes a core after a few hundred subjects. The profiles
-    therefore count the rate over a long timespan, and these hooks cancel the timers left when
-    no job is left to schedule, so that the long timespan costs no wait at exit."""
-    for thread in threading.enumerate():
-        if isinstance(thread, threading.Timer):
-            thread.cancel()
-
-
-onsuccess:
-    cancel_scheduling_timers()
-
-
-onerror:
-    cancel_scheduling_timers()
 
 
 def natural_order(label):
