@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import cohort_config, run_snakemake
 from helpers import write_image
 
 from brain_atrophy.subject_job import parse_arguments, session_images
@@ -83,3 +84,19 @@ def test_under_keep_going_a_bad_image_leaves_only_its_record(subject):
     assert len(files) == 1
     record = read_frame(tmp_path / "sub-01" / files[0])
     assert record["file"].iloc[0].endswith("bad_dseg.nii.gz")
+
+
+@pytest.mark.slow
+def test_the_rules_command_runs_the_workflows_own_package(tiny_cohort, tmp_path):
+    """The rule's shell command, as a dry run prints it, run by bash: PYTHONPATH starts with
+    BRAIN_ATROPHY_SRC (set by rules/common.smk), so the workflow's own src/ wins over any
+    installed copy, and BRAIN_ATROPHY_PYTHON is the interpreter. A probe package stands in."""
+    dry = run_snakemake(*cohort_config(tiny_cohort, tmp_path / "out"), "-n", "-p", cwd=tmp_path)
+    command = next(line for line in dry.stdout.splitlines() if "-m brain_atrophy.subject_job" in line)
+    probe = tmp_path / "probe" / "brain_atrophy"
+    probe.mkdir(parents=True)
+    (probe / "__init__.py").write_text("")
+    (probe / "subject_job.py").write_text("import sys\nprint('probe', sys.executable, sys.argv[1:3])\n")
+    env = {**os.environ, "BRAIN_ATROPHY_SRC": str(probe.parent), "BRAIN_ATROPHY_PYTHON": sys.executable}
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env, check=True)
+    assert result.stdout.startswith(f"probe {sys.executable} ['--subject', ")

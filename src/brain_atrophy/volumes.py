@@ -46,11 +46,15 @@ def label_counts(voxels: np.ndarray, source="label image") -> dict[int, int]:
         labels = as_integer_labels(chunk[chunk != 0], source)  # NaN != 0: it is kept, and refused
         if labels.size == 0:
             continue
-        low, high = int(labels.min()), int(labels.max())
+        # 8- and 16-bit labels need no range pass: unsigned ones cannot be negative, and none
+        # can exceed a dense histogram's limit
+        small = labels.dtype.itemsize <= 2
+        low = 0 if small and labels.dtype.kind == "u" else int(labels.min())
         if low < 0:
             raise InputError(source, f"label image holds negative labels (min {low})")
+        high = 0 if small else int(labels.max())
         if high <= MAX_DENSE_LABEL:
-            counts = np.bincount(labels, minlength=high + 1)
+            counts = np.bincount(labels)
             if dense is None:
                 dense = counts
             elif counts.size > dense.size:
