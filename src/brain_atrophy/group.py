@@ -155,7 +155,8 @@ def unfittable(data: pd.DataFrame, groups: list[str]) -> str | None:
         return "the region's labels are absent from every image (volume 0)"
     for g in groups:
         members = data[data["group"] == g]
-        spans = members.groupby("participant_id")["years"].agg(np.ptp)
+        years = members.groupby("participant_id")["years"]
+        spans = years.max() - years.min()
         if not (spans > 0).any():
             return f"group {g} has no subject with two or more sessions in this region"
     return None

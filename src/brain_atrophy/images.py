@@ -15,8 +15,8 @@ from __future__ import annotations
 import gzip
 import io
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -39,8 +39,7 @@ NIFTI_SUFFIXES = (".nii", ".nii.gz")
 NIBABEL_SUFFIXES = (".mgz", ".mgh")
 
 
-@dataclass(frozen=True)
-class StoredImage:
+class StoredImage(NamedTuple):
     """Stored voxel values (flattened, file order) and what is needed to turn counts into mm³."""
 
     voxels: np.ndarray

@@ -74,9 +74,9 @@ def slices_at(volume: np.ndarray, centre: list[int]) -> list[np.ndarray]:
 
 
 def outline(mask: np.ndarray) -> np.ndarray:
-    """Pixels of ``mask`` with a 4-neighbour outside it."""
-    padded = np.pad(mask, 1)
-    inner = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    """Pixels of ``mask`` with a 4-neighbour outside it (outside the slice counts as outside)."""
+    inner = np.zeros_like(mask)
+    inner[1:-1, 1:-1] = mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:] & mask[1:-1, 1:-1]
     return mask & ~inner
 
 

@@ -11,7 +11,7 @@ fix or refuse), and the caller reads that file through nibabel, with its checks 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -62,8 +62,7 @@ def _header_dtype(byte_order: str) -> np.dtype:
 HEADER_DTYPES = {order: _header_dtype(order) for order in "<>"}
 
 
-@dataclass(frozen=True)
-class Nifti1Header:
+class Nifti1Header(NamedTuple):
     """What reading the voxels and measuring them needs."""
 
     dims: tuple[int, ...]  # dim[1..dim[0]]

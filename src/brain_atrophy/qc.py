@@ -3,7 +3,6 @@ regions that are absent or tiny, and each subject's usable follow-up."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from .rates import log100, log100_slopes, pct
@@ -89,7 +88,8 @@ def session_flags(volumes: pd.DataFrame, max_change_pct_per_year: float, min_vox
             }
         )
     table = pd.DataFrame(rows)
-    per_subject = table.groupby("participant_id")["years"].agg(n_sessions="size", followup_years=np.ptp)
+    years = table.groupby("participant_id")["years"]
+    per_subject = pd.DataFrame({"n_sessions": years.size(), "followup_years": years.max() - years.min()})
     table = table.join(per_subject, on="participant_id")
     return table[QC_COLUMNS].sort_values(
         ["flagged", "participant_id", "years"], ascending=[False, True, True]

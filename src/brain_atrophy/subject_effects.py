@@ -87,7 +87,11 @@ def subject_rows(
 def subject_summary(data: pd.DataFrame, two_stage: pd.DataFrame) -> pd.DataFrame:
     """Per subject of one region's model data: group, sessions, follow-up, two-stage rate."""
     summary = data.groupby("participant_id").agg(
-        group=("group", "first"), n_sessions=("years", "size"), followup_years=("years", np.ptp)
+        group=("group", "first"), n_sessions=("years", "size"), first=("years", "min"), last=("years", "max")
+    )
+    # max − min, not np.ptp: pandas runs a NumPy function group by group in Python
+    summary = summary.assign(followup_years=summary["last"] - summary["first"]).drop(
+        columns=["first", "last"]
     )
     rates = two_stage.set_index("participant_id")["rate_pct_per_year"]
     return summary.assign(two_stage_rate_pct_per_year=rates.reindex(summary.index).to_numpy())

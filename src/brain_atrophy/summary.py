@@ -83,7 +83,8 @@ def study_size(description: dict, volumes: pd.DataFrame) -> str:
     """'N subjects (per group), M sessions, median follow-up F years (range).'"""
     analysed = volumes[volumes["in_window"] & ~volumes["excluded"]]
     sessions = analysed.drop_duplicates(["participant_id", "session_id"])
-    follow_up = sessions.groupby("participant_id")["years"].agg(np.ptp)
+    years = sessions.groupby("participant_id")["years"]
+    follow_up = years.max() - years.min()
     first_region = next(iter(description.get("regions", {})), None)
     per_group = ""
     if first_region:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import io
 import logging
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import InputError
 
@@ -46,8 +46,7 @@ def decode(path) -> str:
         return text
 
 
-@dataclass(frozen=True)
-class Table:
+class Table(NamedTuple):
     """A TSV as rows of stripped strings; ``lines[i]`` is row i's line number in the file."""
 
     path: str
