@@ -92,7 +92,8 @@ def test_the_rules_command_runs_the_workflows_own_package(tiny_cohort, tmp_path)
     BRAIN_ATROPHY_SRC (set by rules/common.smk), so the workflow's own src/ wins over any
     installed copy, and BRAIN_ATROPHY_PYTHON is the interpreter. A probe package stands in."""
     dry = run_snakemake(*cohort_config(tiny_cohort, tmp_path / "out"), "-n", "-p", cwd=tmp_path)
-    command = next(line for line in dry.stdout.splitlines() if "-m brain_atrophy.subject_job" in line)
+    printed = next(line for line in dry.stdout.splitlines() if "-m brain_atrophy.subject_job" in line)
+    command = printed.split("Shell command:", 1)[-1].strip()  # how Snakemake labels it with -p
     probe = tmp_path / "probe" / "brain_atrophy"
     probe.mkdir(parents=True)
     (probe / "__init__.py").write_text("")
