@@ -26,14 +26,15 @@ compileall.compile_dir(PACKAGE_ROOT, quiet=2)
 # Jobs that start the package from `shell:` (the subject jobs: python -m
 # brain_atrophy.subject_job) find it, and their interpreter, through these two variables, which
 # every job inherits (a cluster job re-reads this file). The interpreter is the environment's
-# own `python` under --sdm conda, else the one running Snakemake (a `python` on PATH may be
-# another, or a pyenv shim that costs a tenth of a second per job). Variables, not params:
-# moving the workflow or the Python install must not rerun every subject.
+# own `python` under --sdm conda or apptainer, else the one running Snakemake (a `python` on
+# PATH may be another, or a pyenv shim that costs a tenth of a second per job). Variables,
+# not params: moving the workflow or the Python install must not rerun every subject.
+JOB_ENVIRONMENTS = {DeploymentMethod.CONDA, DeploymentMethod.APPTAINER}
 os.environ.update(
     BRAIN_ATROPHY_SRC=PACKAGE_ROOT,
     BRAIN_ATROPHY_PYTHON=(
         "python"
-        if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+        if JOB_ENVIRONMENTS & set(workflow.deployment_settings.deployment_method)
         else sys.executable
     ),
 )
