@@ -1,13 +1,12 @@
-"""Reading label images: header checks through nibabel, voxels decoded once.
+"""Reading label images: headers checked, voxels decoded once.
 
 NIfTI files take a fast path: the whole file is decompressed in one call with the fastest
 gzip decoder installed (isal, then zlib-ng, then the standard library), its output buffer
 pre-sized from the gzip trailer, and the voxels are viewed in place with ``np.frombuffer``
-at the offset nibabel reads from the header. Other formats (MGZ/MGH) go through
+at the header's data offset. The common NIfTI-1 header (single file, with an sform) is read
+without nibabel (nifti1.py), so that a job measuring plain NIfTI never imports it; any other
+NIfTI header is read and checked by nibabel, and other formats (MGZ/MGH) go through
 ``nibabel.load``. Either way the caller gets the raw stored labels, never a float64 copy.
-
-The common NIfTI-1 header (single file, with an sform) is read without nibabel (nifti1.py),
-so that a job measuring plain NIfTI never imports it; any other header goes through nibabel.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """One subject's work: every session's region volumes and the subject's QC mosaic.
 
-Only numpy and nibabel are imported here: this runs once per subject, and its import cost
-is paid per job.
+This runs once per subject and its import cost is paid per job: on plain NIfTI only numpy,
+isal and Pillow are imported (nibabel only for MGZ, an unusual header or an atlas to resample).
 """
 
 from __future__ import annotations
