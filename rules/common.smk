@@ -50,6 +50,17 @@ from brain_atrophy.bids import (  # noqa: E402
 )
 
 validate(config, "../schemas/config.schema.yaml")
+# Where subject jobs run (rules/subjects.smk). A local run measures them inside this process,
+# in Snakemake's job threads (`run:`), which saves a Python start-up and the numpy import per
+# subject: at thousands of subjects, most of a local run (README, Speed). Every other job
+# starts the package from `shell:`: cluster jobs (the submitting process keeps the `run:`
+# form, which only its bookkeeping sees), and --sdm conda/apptainer, whose software lives in
+# the job's environment, not in Snakemake's.
+SUBJECTS_IN_SNAKEMAKE = (
+    config["subject_jobs_in_snakemake"]
+    and workflow.is_main_process
+    and not JOB_ENVIRONMENTS & set(workflow.deployment_settings.deployment_method)
+)
 if config.get("segmentation_pattern") and not config.get("segmentation_dir"):
     # the pattern's fixed leading folders are the segmentation dataset (its dseg.tsv, and the
     # source named in dataset_description.json)
@@ -166,6 +177,12 @@ onstart:
         "BRAIN_ATROPHY_KEEP_GOING",
         "1" if workflow.execution_settings.keep_going else "0",
     )
+    if SUBJECTS_IN_SNAKEMAKE and not workflow.use_threads:
+        logger.warning(
+            "brain-atrophy: without --force-use-threads (the profiles under profiles/ set it)"
+            " Snakemake starts a Snakemake process for every subject job, seconds each; add"
+            " it, or set subject_jobs_in_snakemake: false"
+        )
 
 
 def natural_order(label):
@@ -211,6 +228,17 @@ def subject_t1w_sessions(wildcards):
 def subject_t1w_images(wildcards):
     t1w = T1W_IMAGES.get(wildcards.subject, {})
     return [t1w[s] for s in subject_t1w_sessions(wildcards)]
+
+
+def subject_inputs(wildcards):
+    """The subject job's inputs: the region table (and label lookup table, atlas), its label
+    images (or tissue maps) and its T1w images."""
+    return {
+        **region_inputs(wildcards),
+        **atlas_input(wildcards),
+        "images": subject_images(wildcards),
+        "t1w": subject_t1w_images(wildcards),
+    }
 
 
 def subject_job_arguments(wildcards, input):

@@ -11,6 +11,7 @@ import traceback
 
 from .errors import InputError
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 # Where console() writes while run_script sends stderr to the log; None: sys.stderr.
 _console = None
 
@@ -59,6 +60,22 @@ def _stderr_into(log_path):
         log.close()
 
 
+def report_failure(error: Exception, rule: str, log_path) -> None:
+    """Log why a job of rule ``rule`` failed, and say it on the console. A fault in the user's
+    data (InputError) is one line, "ERROR <file>: <fault>", in both; anything else leaves its
+    traceback in the log (``log_path``, named on the console)."""
+    logger = logging.getLogger("brain_atrophy")
+    if isinstance(error, InputError):
+        logger.error("%s", error)
+        console(f"brain-atrophy: ERROR in rule {rule}: {error}")
+    else:
+        logger.error("unexpected failure:\n%s", "".join(traceback.format_exception(error)))
+        console(
+            f"brain-atrophy: unexpected failure in rule {rule}: {type(error).__name__}: {error}"
+            f" (traceback in {log_path})"
+        )
+
+
 def run_script(smk, main) -> None:
     """Run ``main(smk)``, a Snakemake script's body, with logging to the rule's log file (see
     run_logged)."""
@@ -79,27 +96,18 @@ def run_logged(log_path, rule: str, main) -> None:
         capture = _stderr_into(log_path)
     else:
         handler, capture = logging.StreamHandler(), contextlib.nullcontext()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     level = root.level
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     logging.captureWarnings(True)
-    logger = logging.getLogger("brain_atrophy")
     try:
         with capture:
             try:
                 main()
-            except InputError as err:
-                logger.error("%s", err)
-                console(f"brain-atrophy: ERROR in rule {rule}: {err}")
-                sys.exit(1)
             except Exception as err:
-                logger.error("unexpected failure:\n%s", traceback.format_exc())
-                console(
-                    f"brain-atrophy: unexpected failure in rule {rule}: {type(err).__name__}: {err}"
-                    f" (traceback in {log_path})"
-                )
+                report_failure(err, rule, log_path)
                 sys.exit(1)
     finally:
         logging.captureWarnings(False)

@@ -3,10 +3,13 @@
     python -m brain_atrophy.subject_job --subject 01 --regions regions.tsv --output DIR \\
         --log LOG --image w0 sub-01_ses-w0_dseg.nii.gz --image w48 ... [--t1w w0 T1w.nii.gz]
 
-The rule runs this from ``shell:``, not ``script:``: a Snakemake script first imports
-Snakemake and unpickles the job in a fresh interpreter, which costs more than measuring a
-subject's images (see README, Speed). Tissue-map mode passes ``--tissue NAME`` for every tissue
-and ``--tissue-map SESSION TISSUE PATH`` for every map.
+Tissue-map mode passes ``--tissue NAME`` for every tissue and ``--tissue-map SESSION TISSUE
+PATH`` for every map.
+
+A local run measures subjects inside Snakemake's own process instead: the rule's ``run:`` block
+passes the same arguments to run_in_process() in one of Snakemake's job threads, which saves a
+Python start-up and the numpy import per subject (README, Speed). Cluster jobs and runs under
+--sdm conda/apptainer start this module from ``shell:`` (rules/subjects.smk).
 
 Under --keep-going (BRAIN_ATROPHY_KEEP_GOING=1, set by the workflow) a fault in the subject's
 data leaves only a record of it in the output folder, and the job succeeds.
@@ -19,8 +22,15 @@ import os
 import shutil
 
 from .errors import InputError
-from .scripting import console, run_logged
+from .scripting import console, report_failure, run_logged
 from .subject import process_subject, record_error
+from .thread_logs import thread_log
+
+RULE = "subject_volumes"
+
+
+class SubjectJobFailed(Exception):
+    """A subject job run in process failed; its log and the console say why."""
 
 
 def parse_arguments(argv=None) -> argparse.Namespace:
@@ -84,7 +94,28 @@ def measure(arguments: argparse.Namespace) -> None:
 
 def main(argv=None) -> None:
     arguments = parse_arguments(argv)
-    run_logged(arguments.log, "subject_volumes", lambda: measure(arguments))
+    run_logged(arguments.log, RULE, lambda: measure(arguments))
+
+
+def run_in_process(argv: list[str]) -> None:
+    """The job, with the command line's arguments (``--log`` required), run in a thread of a
+    process that outlives it: Snakemake's, from the rule's ``run:`` block.
+
+    As main(), but the thread's log records and warnings go to its own log (thread_logs), and a
+    failure raises SubjectJobFailed (after the same log and console lines) instead of exiting.
+    """
+    try:
+        arguments = parse_arguments(argv)
+    except SystemExit as error:  # argparse's way out; a bug in the rule if it happens
+        raise SubjectJobFailed(f"bad arguments for {RULE}: {argv}") from error
+    if not arguments.log:
+        raise SubjectJobFailed(f"{RULE} in process needs --log")
+    with thread_log(arguments.log):
+        try:
+            measure(arguments)
+        except Exception as err:
+            report_failure(err, RULE, arguments.log)
+            raise SubjectJobFailed(f"subject {arguments.subject}: {err} (log: {arguments.log})") from None
 
 
 if __name__ == "__main__":
