@@ -7,11 +7,14 @@ links: no disk, no build time), then measures, on the same files in the same run
   pipeline does) and histograms every voxel with np.bincount, half the files each;
 - the pipeline: `snakemake` from scratch to every output (subject jobs, group statistics,
   figures, QC, report page), with the default local profile (profiles/large-cohort for the
-  10,000-session line).
+  10,000-session line);
+- once, the same pipeline with a Python process per subject (subject_jobs_in_snakemake: false),
+  as cluster jobs run them.
 
 Prints each pipeline run, the floor, their ratio (median of the repeats), and where the
 pipeline's time went: start-up (until the first subject job ends), the subject jobs, and the
-group steps, from the logs' times; and Snakemake's own start-up (`snakemake --version`).
+group steps, from the logs' times, and the Snakemake process's peak memory; and Snakemake's
+own start-up (`snakemake --version`).
 
     python benchmarks/throughput.py --demo-dir demo [--subjects 1040] [--repeats 3]
     python benchmarks/throughput.py --demo-dir demo --large   # also one run of 10,000 sessions
@@ -29,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -102,25 +106,47 @@ def floor_seconds(images: list[Path], labelled_only: bool = False, cores: int = 
     return time.perf_counter() - start
 
 
-def snakemake_command(profile: str) -> list[str]:
-    command = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--cores", "2"]
+def snakemake_command(profile: str, *extra: str) -> list[str]:
+    command = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--cores", "2", *extra]
     return [*command, "--configfile", "config.yaml", "--workflow-profile", str(REPO / "profiles" / profile)]
 
 
-def pipeline_seconds(root: Path, profile: str) -> tuple[float, dict[str, float]]:
-    """Wall time of a run from scratch, and its phases from the logs' modification times."""
+def peak_memory_mb(pid: int, done: threading.Event, peak: list[float]) -> None:
+    """The process's own peak resident memory (VmHWM, its children's apart), read until it ends."""
+    status = Path(f"/proc/{pid}/status")
+    while not done.wait(0.5):
+        try:
+            line = next(x for x in status.read_text().splitlines() if x.startswith("VmHWM:"))
+        except (OSError, StopIteration):
+            return
+        peak[0] = int(line.split()[1]) / 1024
+
+
+def pipeline_seconds(root: Path, profile: str, *extra: str) -> tuple[float, dict[str, float]]:
+    """Wall time of a run from scratch, its phases from the logs' modification times, and the
+    Snakemake process's peak memory (where the subject jobs of a local run now run)."""
     shutil.rmtree(root / "out", ignore_errors=True)
     shutil.rmtree(root / ".snakemake", ignore_errors=True)
     start_epoch, start = time.time(), time.perf_counter()
-    result = subprocess.run([*snakemake_command(profile), "-q"], cwd=root, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if result.returncode != 0:
-        raise SystemExit(result.stderr[-3000:])
+    with open(root / "snakemake.out", "w+") as output:
+        command = [*snakemake_command(profile, *extra), "-q"]
+        process = subprocess.Popen(command, cwd=root, stdout=output, stderr=output)
+        done, peak = threading.Event(), [float("nan")]
+        watcher = threading.Thread(target=peak_memory_mb, args=(process.pid, done, peak))
+        watcher.start()
+        returncode = process.wait()
+        seconds = time.perf_counter() - start
+        done.set()
+        watcher.join()
+        if returncode != 0:
+            output.seek(0)
+            raise SystemExit(output.read()[-3000:])
     subject_logs = sorted(p.stat().st_mtime for p in (root / "out" / "logs" / "subject_volumes").iterdir())
     phases = {
         "start-up, to the first subject job's end": subject_logs[0] - start_epoch,
         "subject jobs": subject_logs[-1] - subject_logs[0],
         "group steps and exit": start_epoch + seconds - subject_logs[-1],
+        "peak memory of the Snakemake process (MB)": peak[0],
     }
     return seconds, phases
 
@@ -132,7 +158,7 @@ def startup_seconds() -> float:
     return time.perf_counter() - start
 
 
-def measure(demo: Path, n_subjects: int, repeats: int, profile: str, compare_labelled: bool = True) -> None:
+def measure(demo: Path, n_subjects: int, repeats: int, profile: str, compare: bool = True) -> None:
     (REPO / ".cache").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=REPO / ".cache") as tmp:
         root = Path(tmp)
@@ -143,7 +169,11 @@ def measure(demo: Path, n_subjects: int, repeats: int, profile: str, compare_lab
             seconds, phases = pipeline_seconds(root, profile)
             runs.append(seconds)
             breakdowns.append(phases)
-        labelled_floor = floor_seconds(images, labelled_only=True) if compare_labelled else None
+        labelled_floor = floor_seconds(images, labelled_only=True) if compare else None
+        # the same run with a Python process per subject, as before subject jobs ran in
+        # Snakemake's threads (and as cluster jobs still do)
+        own_processes = ("--config", "subject_jobs_in_snakemake=False")
+        process_form = pipeline_seconds(root, profile, *own_processes) if compare else None
     floor, run = statistics.median(floors), statistics.median(runs)
     median_run = breakdowns[runs.index(run)] if run in runs else breakdowns[0]
     print(
@@ -152,10 +182,15 @@ def measure(demo: Path, n_subjects: int, repeats: int, profile: str, compare_lab
     )
     print(f"  pipeline from scratch: {run:.1f} s  (runs: {', '.join(f'{r:.1f}' for r in runs)})")
     for name, value in median_run.items():
-        print(f"    {name}: {value:.1f} s")
+        print(f"    {name}: {value:.1f}" + ("" if "(MB)" in name else " s"))
     floor_runs = ", ".join(f"{f:.1f}" for f in floors)
     print(f"  floor (decompress + histogram every voxel, 2 processes): {floor:.1f} s  (runs: {floor_runs})")
     print(f"  ratio pipeline / floor: {run / floor:.2f}  (goal <= 3.0)")
+    if process_form is not None:
+        print(
+            f"  the same pipeline with a Python process per subject (subject_jobs_in_snakemake: false), "
+            f"one run: {process_form[0]:.1f} s, {process_form[0] / run:.2f}x the median above"
+        )
     if labelled_floor is not None:
         print(
             f"  for comparison, a floor histogramming only the labelled voxels (as the pipeline does): "
@@ -176,7 +211,7 @@ def main() -> None:
     print(f"snakemake start-up (snakemake --version): {startup_seconds():.1f} s")
     measure(demo, args.subjects, args.repeats, "default")
     if args.large:
-        measure(demo, -(-10_000 // len(VISITS)), 1, "large-cohort", compare_labelled=False)
+        measure(demo, -(-10_000 // len(VISITS)), 1, "large-cohort", compare=False)
         print("  goal: <= 6 min for 10,000 sessions")
 
 

@@ -74,6 +74,11 @@ def test_pipeline_runs_as_slurm_jobs_and_matches_a_local_run(tiny_cohort, tmp_pa
     states = dict(line.split("|") for line in accounting.split())
     assert states == {job_id: "COMPLETED" for job_id in job_ids}, accounting
 
+    # the cluster jobs measured subjects from shell:, the local form runs them in Snakemake's
+    # threads; the submitting process recorded the local form's code, so nothing reruns
+    again = run_snakemake(*cohort_config(cohort, slurm_out), "-n", cwd=tmp_path)
+    assert "Nothing to be done" in again.stdout + again.stderr, again.stdout + again.stderr
+
     run_snakemake(*cohort_config(cohort, local_out), cwd=tmp_path)
     tables = sorted(p.relative_to(local_out) for p in local_out.rglob("*.tsv"))
     assert len(tables) > 10
