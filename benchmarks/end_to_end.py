@@ -4,8 +4,9 @@ full run     the demo cohort (133 subjects, ~490 sessions) from scratch, 2 cores
 one session  one session added to a finished run: its subject's job and the group job
 per job      40 subjects with one tiny label image each, subject jobs only, against a bare
              workflow of 40 `touch` jobs (Snakemake's own per-job cost), both measured here;
-             and the interpreter + imports a per-subject job pays, against what pandas,
-             statsmodels and nilearn would add
+             and the interpreter + imports a subject job started as its own process pays
+             (cluster jobs; a local run measures subjects in Snakemake's threads), against
+             what pandas, statsmodels and nilearn would add
 
   python benchmarks/end_to_end.py [--demo-dir demo]
 """
@@ -109,10 +110,10 @@ def main() -> None:
         f"bare {bare_40 / 40 * 1000:.0f} ms, ratio {pipeline_40 / bare_40:.1f}"
     )
     base = import_cost("pass")
-    ours = import_cost("import brain_atrophy.subject")
+    ours = import_cost("import brain_atrophy.subject_job")
     heavy = import_cost("import brain_atrophy.subject, pandas, statsmodels.api, nilearn.image")
     print(
-        f"  a subject job's interpreter + imports (numpy, nibabel): {ours * 1000:.0f} ms "
+        f"  a subject job's own process, interpreter + imports (numpy, isal, Pillow): {ours * 1000:.0f} ms "
         f"(bare interpreter {base * 1000:.0f} ms; with pandas, statsmodels, nilearn: {heavy * 1000:.0f} ms)"
     )
 

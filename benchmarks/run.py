@@ -12,6 +12,7 @@ for script, *arguments in (
     ("group_statistics.py",),
     ("dry_run.py",),
     ("end_to_end.py",),
+    ("subject_jobs.py",),
     ("scheduler.py",),
     ("throughput.py", "--large"),
 ):
