@@ -25,6 +25,7 @@ ALWAYS_SHOWN_MODULES = r"(brain_atrophy|nibabel)(\.|$)"
 _logs: dict[int, object] = {}  # thread ident -> that job's open log file
 _lock = threading.Lock()
 _saved: dict = {}  # what installing changed, to restore when the last job ends
+_SHOWWARNING_AT_IMPORT = warnings.showwarning
 
 
 class _ThreadLogHandler(logging.Handler):
@@ -44,7 +45,9 @@ class _ThreadLogHandler(logging.Handler):
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     stream = _logs.get(threading.get_ident())
     if stream is None:
-        _saved["showwarning"](message, category, filename, lineno, file, line)
+        # not a job thread (or, held on to by someone, after the last job): as before
+        previous = _saved.get("showwarning", _SHOWWARNING_AT_IMPORT)
+        previous(message, category, filename, lineno, file, line)
         return
     stream.write(warnings.formatwarning(message, category, filename, lineno, line))
     stream.flush()
