@@ -36,9 +36,11 @@ if SUBJECTS_IN_SNAKEMAKE:
         run:
             from brain_atrophy.subject_job import run_in_process
 
+            # console lines through Snakemake's logger, whose lock keeps them whole lines
             run_in_process(
                 shlex.split(params.arguments)
-                + ["--output", output[0], "--log", log[0]]
+                + ["--output", output[0], "--log", log[0]],
+                console=logger.error,
             )
 
 else:

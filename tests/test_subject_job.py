@@ -113,6 +113,18 @@ def test_in_process_a_bad_image_raises_after_the_same_lines(subject, monkeypatch
     assert "ERROR" in (tmp_path / "sub-01.log").read_text()
 
 
+def test_in_process_console_lines_go_to_the_console_given(subject, monkeypatch, capsys):
+    """In Snakemake's process the rule passes Snakemake's logger: its lock keeps the line whole
+    among Snakemake's own output, which a plain write to stderr from a thread cannot."""
+    tmp_path, regions = subject
+    monkeypatch.setenv("BRAIN_ATROPHY_KEEP_GOING", "0")
+    lines = []
+    with pytest.raises(SubjectJobFailed):
+        run_in_process(job_arguments(tmp_path, regions, "bad_dseg.nii.gz"), console=lines.append)
+    assert len(lines) == 1 and lines[0].startswith("brain-atrophy: ERROR in rule subject_volumes: ")
+    assert capsys.readouterr().err == ""
+
+
 def test_in_process_under_keep_going_a_bad_image_leaves_only_its_record(subject, monkeypatch, capsys):
     tmp_path, regions = subject
     monkeypatch.setenv("BRAIN_ATROPHY_KEEP_GOING", "1")

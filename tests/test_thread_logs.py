@@ -5,7 +5,7 @@ import logging
 import threading
 import warnings
 
-from brain_atrophy.thread_logs import thread_log
+from brain_atrophy.thread_logs import thread_console, thread_log
 
 log = logging.getLogger("brain_atrophy.probe")
 REGISTRY: dict = {}  # one module's warning registry, shared by every thread, as in a real module
@@ -66,3 +66,13 @@ def test_the_process_is_left_as_it_was(tmp_path):
     with thread_log(tmp_path / "job.log"):
         assert package.handlers != before[0] and warnings.showwarning is not before[2]
     assert (list(package.handlers), package.level, warnings.showwarning, list(warnings.filters)) == before
+
+
+def test_a_jobs_console_is_its_threads_only(tmp_path):
+    seen = []
+    other = threading.Thread(target=lambda: seen.append(thread_console()))
+    with thread_log(tmp_path / "job.log", console=print):
+        assert thread_console() is print
+        other.start()
+        other.join()
+    assert seen == [None] and thread_console() is None

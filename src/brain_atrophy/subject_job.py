@@ -97,12 +97,13 @@ def main(argv=None) -> None:
     run_logged(arguments.log, RULE, lambda: measure(arguments))
 
 
-def run_in_process(argv: list[str]) -> None:
+def run_in_process(argv: list[str], console=None) -> None:
     """The job, with the command line's arguments (``--log`` required), run in a thread of a
     process that outlives it: Snakemake's, from the rule's ``run:`` block.
 
-    As main(), but the thread's log records and warnings go to its own log (thread_logs), and a
-    failure raises SubjectJobFailed (after the same log and console lines) instead of exiting.
+    As main(), but the thread's log records and warnings go to its own log (thread_logs), its
+    console lines to ``console(line)`` when given (Snakemake's logger), and a failure raises
+    SubjectJobFailed (after the same log and console lines) instead of exiting.
     """
     try:
         arguments = parse_arguments(argv)
@@ -110,7 +111,7 @@ def run_in_process(argv: list[str]) -> None:
         raise SubjectJobFailed(f"bad arguments for {RULE}: {argv}") from error
     if not arguments.log:
         raise SubjectJobFailed(f"{RULE} in process needs --log")
-    with thread_log(arguments.log):
+    with thread_log(arguments.log, console):
         try:
             measure(arguments)
         except Exception as err:

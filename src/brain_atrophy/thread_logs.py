@@ -5,6 +5,10 @@ A job in its own process logs through the process's root logger and stderr
 ``run:`` rule, README "Speed") share both with each other and with Snakemake. Here each job
 thread registers its log file. The package's log records and the Python warnings raised in that
 thread go to that file. Records and warnings from other threads go where they went before.
+
+A job thread may also register where its console lines go (scripting.console): in Snakemake's
+process, Snakemake's own logger, whose lock keeps a job's line from landing inside one of
+Snakemake's.
 """
 
 from __future__ import annotations
@@ -14,8 +18,7 @@ import logging
 import threading
 import warnings
 
-from .scripting import LOG_FORMAT
-
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 PACKAGE_LOGGER = "brain_atrophy"
 # A warning is shown once per code location by default. A long-lived process would show it in
 # the first subject's log only, so warnings raised from these modules are always shown: each
@@ -23,6 +26,7 @@ PACKAGE_LOGGER = "brain_atrophy"
 ALWAYS_SHOWN_MODULES = r"(brain_atrophy|nibabel)(\.|$)"
 
 _logs: dict[int, object] = {}  # thread ident -> that job's open log file
+_consoles: dict[int, object] = {}  # thread ident -> where that job's console lines go
 _lock = threading.Lock()
 _saved: dict = {}  # what installing changed, to restore when the last job ends
 _SHOWWARNING_AT_IMPORT = warnings.showwarning
@@ -79,21 +83,30 @@ def _uninstall() -> None:
     _saved.clear()
 
 
+def thread_console():
+    """Where this thread's console lines go, if its job said (thread_log's ``console``)."""
+    return _consoles.get(threading.get_ident())
+
+
 @contextlib.contextmanager
-def thread_log(log_path):
+def thread_log(log_path, console=None):
     """Within the block, this thread's package log records and Python warnings go to a fresh
-    ``log_path`` (other threads' are unaffected)."""
+    ``log_path`` (other threads' are unaffected), and its console lines to ``console(line)``
+    when given."""
     stream = open(log_path, "w", encoding="utf-8", errors="backslashreplace")
     ident = threading.get_ident()
     with _lock:
         if not _logs:
             _install()
         _logs[ident] = stream
+        if console is not None:
+            _consoles[ident] = console
     try:
         yield
     finally:
         with _lock:
             del _logs[ident]
+            _consoles.pop(ident, None)
             if not _logs:
                 _uninstall()
         stream.close()
