@@ -19,9 +19,10 @@ from snakemake.utils import validate
 # `pip install -e .` of this directory makes, comes first).
 PACKAGE_ROOT = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, PACKAGE_ROOT)
-# Every subject job imports the package afresh: byte-compile it once here, or under
-# PYTHONDONTWRITEBYTECODE (set on many managed machines) each job compiles its ~15 modules
-# from source, ~20 ms a job. Where the folder is read-only this quietly does nothing.
+# Jobs in a process of their own (scripts; subject jobs on a cluster or under conda) import
+# the package afresh: byte-compile it once here, or under PYTHONDONTWRITEBYTECODE (set on many
+# managed machines) each job compiles its ~15 modules from source, ~20 ms a job. Where the
+# folder is read-only this quietly does nothing.
 compileall.compile_dir(PACKAGE_ROOT, quiet=2)
 # Jobs that start the package from `shell:` (the subject jobs: python -m
 # brain_atrophy.subject_job) find it, and their interpreter, through these two variables, which
