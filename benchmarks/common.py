@@ -11,7 +11,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from brain_atrophy.demo import fetch_atlas  # noqa: E402
+from brain_atrophy_demo.demo import fetch_atlas  # noqa: E402
 
 
 def median_seconds(function, repeats: int) -> float:

@@ -23,7 +23,7 @@ import nibabel as nib
 import numpy as np
 from common import REPO, median_seconds
 
-from brain_atrophy.demo import build_demo, fetch_atlas
+from brain_atrophy_demo.demo import build_demo, fetch_atlas
 
 CONFIG = "bids_dir: {root}/bids\nsegmentation_dir: {root}/derivatives/segmentation\nregions: freesurfer\n"
 CONFIG += "reference_group: HC\noutput_dir: {out}\n"
@@ -110,8 +110,8 @@ def main() -> None:
         f"bare {bare_40 / 40 * 1000:.0f} ms, ratio {pipeline_40 / bare_40:.1f}"
     )
     base = import_cost("pass")
-    ours = import_cost("import brain_atrophy.subject_job")
-    heavy = import_cost("import brain_atrophy.subject, pandas, statsmodels.api, nilearn.image")
+    ours = import_cost("import brain_atrophy.measure.job")
+    heavy = import_cost("import brain_atrophy.measure.subject, pandas, statsmodels.api, nilearn.image")
     print(
         f"  a subject job's own process, interpreter + imports (numpy, isal, Pillow): {ours * 1000:.0f} ms "
         f"(bare interpreter {base * 1000:.0f} ms; with pandas, statsmodels, nilearn: {heavy * 1000:.0f} ms)"

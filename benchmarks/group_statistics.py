@@ -1,7 +1,7 @@
 """Group statistics at cohort scale: 5 regions at 100, 1,000 and 10,000 subjects.
 
 The cohort is simulated (3 groups, visits at weeks 0/24/48/96, some missed, random slopes);
-each size is fitted end to end by brain_atrophy.group.model_rates (the group job's work).
+each size is fitted end to end by brain_atrophy.stats.group.model_rates (the group job's work).
 Prints the median of the repeats and the time per region.
 
     python benchmarks/group_statistics.py [--repeats 3]
@@ -12,8 +12,8 @@ import argparse
 import pandas as pd
 from common import median_seconds
 
-from brain_atrophy.group import Settings, model_rates
-from brain_atrophy.simulate import simulate_volumes
+from brain_atrophy.stats.group import Settings, model_rates
+from brain_atrophy_demo.simulate import simulate_volumes
 
 REGIONS = [f"region{k}" for k in range(5)]
 

@@ -3,9 +3,9 @@
 The demo's subjects (real 161×197×161 label maps, ~3.7 sessions each) measured by the
 package's subject job, without Snakemake, in one run:
 
-- in threads: brain_atrophy.subject_job.run_in_process in one thread, then in two, in this
+- in threads: brain_atrophy.measure.job.run_in_process in one thread, then in two, in this
   process (what the `run:` form of rule subject_volumes does in Snakemake's job threads);
-- as processes: `python -m brain_atrophy.subject_job`, two at a time (what the `shell:` form
+- as processes: `python -m brain_atrophy.measure.job`, two at a time (what the `shell:` form
   does, for cluster jobs and --sdm conda/apptainer);
 
 where one thread's time goes (cProfile, cumulative time of the steps), and how np.bincount (the
@@ -30,7 +30,7 @@ import numpy as np
 from common import REPO
 
 from brain_atrophy import paths
-from brain_atrophy.subject_job import run_in_process
+from brain_atrophy.measure.job import run_in_process
 
 # The steps of a subject job, as (label, module file, function) in cProfile's statistics.
 STEPS = [
@@ -65,10 +65,10 @@ def in_threads(jobs: list[list[str]], threads: int) -> tuple[float, float]:
 
 
 def as_processes(jobs: list[list[str]], at_once: int) -> float:
-    """Wall seconds of every job as its own `python -m brain_atrophy.subject_job`."""
+    """Wall seconds of every job as its own `python -m brain_atrophy.measure.job`."""
 
     def one(arguments):
-        command = [sys.executable, "-m", "brain_atrophy.subject_job", *arguments]
+        command = [sys.executable, "-m", "brain_atrophy.measure.job", *arguments]
         subprocess.run(command, check=True, capture_output=True)
 
     start = time.perf_counter()

@@ -3,7 +3,7 @@
 For 256³ FreeSurfer-like label maps stored as uint8/int16/int32/float32, .nii.gz and .nii:
   floor     read the file, decompress with the fastest decoder (buffer pre-sized from the gzip
             trailer), view the voxels with np.frombuffer, one np.bincount, sum regions
-  pipeline  brain_atrophy.subject.session_volumes (header checks included)
+  pipeline  brain_atrophy.measure.subject.session_volumes (header checks included)
   typical   nibabel.load(...).get_fdata() and one np.isin mask per region
   nilearn   nilearn.image.math_img per region (once, on one file: it is slow)
 Prints medians of several repeats, measured side by side, and the ratios.
@@ -20,9 +20,9 @@ import nibabel as nib
 import numpy as np
 from common import REPO, freesurfer_like_256, median_seconds
 
-from brain_atrophy.images import _inflate
-from brain_atrophy.regions import read_region_table
-from brain_atrophy.subject import session_volumes
+from brain_atrophy.inputs.regions import read_region_table
+from brain_atrophy.measure.images import _inflate
+from brain_atrophy.measure.subject import session_volumes
 
 REGIONS = read_region_table(REPO / "config" / "regions" / "freesurfer.tsv")
 

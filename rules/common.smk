@@ -25,7 +25,7 @@ sys.path.insert(0, PACKAGE_ROOT)
 # folder is read-only this quietly does nothing.
 compileall.compile_dir(PACKAGE_ROOT, quiet=2)
 # Jobs that start the package from `shell:` (the subject jobs: python -m
-# brain_atrophy.subject_job) find it, and their interpreter, through these two variables, which
+# brain_atrophy.measure.job) find it, and their interpreter, through these two variables, which
 # every job inherits (a cluster job re-reads this file). The interpreter is the environment's
 # own `python` under --sdm conda or apptainer, else the one running Snakemake (a `python` on
 # PATH may be another, or a pyenv shim that costs a tenth of a second per job). Variables,
@@ -41,9 +41,11 @@ os.environ.update(
 )
 
 from brain_atrophy import paths  # noqa: E402
-from brain_atrophy.acquisitions import input_files as acquisition_files  # noqa: E402
-from brain_atrophy.acquisitions import top_level_sidecars  # noqa: E402
-from brain_atrophy.bids import (  # noqa: E402
+from brain_atrophy.inputs.acquisitions import (
+    input_files as acquisition_files,
+)  # noqa: E402
+from brain_atrophy.inputs.acquisitions import top_level_sidecars  # noqa: E402
+from brain_atrophy.inputs.discovery import (  # noqa: E402
     find_freesurfer_long,
     find_pattern_images,
     find_session_images,
@@ -244,7 +246,7 @@ def subject_inputs(wildcards):
 
 def subject_job_arguments(wildcards, input):
     """The subject job's command-line arguments, shell-quoted: every image with its session
-    (and tissue), from the job's inputs (see brain_atrophy.subject_job)."""
+    (and tissue), from the job's inputs (see brain_atrophy.measure.job)."""
     arguments = ["--subject", wildcards.subject, "--regions", input.regions]
     if "label_table" in input.keys():
         arguments += ["--label-table", input.label_table]

@@ -5,7 +5,7 @@
 #
 # The rule has two forms with the same inputs, outputs, log and parameters; which one is
 # defined depends on where its jobs run (SUBJECTS_IN_SNAKEMAKE, rules/common.smk). Both run
-# brain_atrophy.subject_job with the same arguments.
+# brain_atrophy.measure.job with the same arguments.
 
 SUBJECT_FOLDER = report(
     # a folder: the per-session tables depend on which sessions the subject has, which a
@@ -34,7 +34,7 @@ if SUBJECTS_IN_SNAKEMAKE:
         params:
             arguments=subject_job_arguments,
         run:
-            from brain_atrophy.subject_job import run_in_process
+            from brain_atrophy.measure.job import run_in_process
 
             # console lines through Snakemake's logger, whose lock keeps them whole lines
             run_in_process(
@@ -64,4 +64,4 @@ else:
             arguments=subject_job_arguments,
         shell:
             'PYTHONPATH="$BRAIN_ATROPHY_SRC${{PYTHONPATH:+:$PYTHONPATH}}" "$BRAIN_ATROPHY_PYTHON" '
-            "-m brain_atrophy.subject_job {params.arguments} --output {output:q} --log {log:q}"
+            "-m brain_atrophy.measure.job {params.arguments} --output {output:q} --log {log:q}"

@@ -2,7 +2,7 @@
 and the top-level sidecars describing the volume and rate tables' columns."""
 
 from brain_atrophy import __version__
-from brain_atrophy.derivatives import write_dataset_files
+from brain_atrophy.report.derivatives import write_dataset_files
 from brain_atrophy.scripting import run_script
 
 

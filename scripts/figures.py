@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from brain_atrophy import figures
+from brain_atrophy.report import figures
 from brain_atrophy.scripting import run_script
 from brain_atrophy.tables import read_frame
 

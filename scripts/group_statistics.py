@@ -5,11 +5,11 @@ import os
 from pathlib import Path
 
 from brain_atrophy import paths
-from brain_atrophy.analysis import analyse
-from brain_atrophy.bids import source_t1w_stem
-from brain_atrophy.group import Settings
-from brain_atrophy.regions import load_regions
+from brain_atrophy.inputs.discovery import source_t1w_stem
+from brain_atrophy.inputs.regions import load_regions
 from brain_atrophy.scripting import console, run_script
+from brain_atrophy.stats.analysis import analyse
+from brain_atrophy.stats.group import Settings
 from brain_atrophy.tables import write_frame
 
 TABLES = [

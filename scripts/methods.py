@@ -5,8 +5,8 @@ from pathlib import Path
 
 import yaml
 
-from brain_atrophy.methods import methods_text, versions
-from brain_atrophy.regions import load_regions
+from brain_atrophy.inputs.regions import load_regions
+from brain_atrophy.report.methods import methods_text, versions
 from brain_atrophy.scripting import run_script
 from brain_atrophy.tables import read_frame
 

@@ -1,11 +1,11 @@
 """QC mosaic of the cohort's flagged sessions (at most params.max_sessions), for the report."""
 
 from brain_atrophy import paths
-from brain_atrophy.mosaic import qc_mosaic
-from brain_atrophy.regions import load_regions
+from brain_atrophy.inputs.regions import load_regions
+from brain_atrophy.measure.mosaic import qc_mosaic
+from brain_atrophy.measure.tissue import read_dominant_tissue
 from brain_atrophy.scripting import run_script
 from brain_atrophy.tables import read_frame
-from brain_atrophy.tissue import read_dominant_tissue
 
 
 def main(smk):

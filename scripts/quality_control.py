@@ -1,7 +1,7 @@
 """QC table: per session, flags for implausible change, absent or tiny regions; per subject, follow-up."""
 
-from brain_atrophy.qc import session_flags
 from brain_atrophy.scripting import run_script
+from brain_atrophy.stats.qc import session_flags
 from brain_atrophy.tables import read_frame, write_frame
 
 

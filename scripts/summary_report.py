@@ -5,8 +5,8 @@ import os
 from pathlib import Path
 
 from brain_atrophy import paths
+from brain_atrophy.report.page import report_page
 from brain_atrophy.scripting import run_script
-from brain_atrophy.summary import report_page
 from brain_atrophy.tables import read_frame
 
 TABLES = ["rates_by_group", "group_differences", "subject_effects", "scanner_effects", "qc", "volumes"]

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 pytest.register_assert_rewrite("helpers")  # the shared assertions report like the tests' own
 
-from brain_atrophy import demo  # noqa: E402
+from brain_atrophy_demo import demo  # noqa: E402
 
 
 def require_or_skip(condition: bool, reason: str, env_var: str) -> None:

@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from brain_atrophy.group import pct
+from brain_atrophy.stats.group import pct
 
 TOLERANCE_PCT = 0.005  # the acceptance bar against R lme4/lmerTest, %/yr
 

@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from brain_atrophy.acquisitions import (
+from brain_atrophy.errors import InputError
+from brain_atrophy.inputs.acquisitions import (
     DEFAULT_KEYS,
     acquisition_label,
     input_files,
@@ -17,7 +18,6 @@ from brain_atrophy.acquisitions import (
     top_level_sidecars,
     unknown_sessions,
 )
-from brain_atrophy.errors import InputError
 
 SKYRA = {
     "Manufacturer": "Siemens",

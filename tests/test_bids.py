@@ -2,7 +2,8 @@
 
 import pytest
 
-from brain_atrophy.bids import (
+from brain_atrophy.errors import InputError
+from brain_atrophy.inputs.discovery import (
     find_freesurfer_long,
     find_label_images,
     find_pattern_images,
@@ -10,7 +11,6 @@ from brain_atrophy.bids import (
     parse_entities,
     source_t1w_stem,
 )
-from brain_atrophy.errors import InputError
 
 
 def touch(root, relative):

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from conftest import cohort_config, require_or_skip, run_snakemake
 
-from brain_atrophy import derivatives
+from brain_atrophy.report import derivatives
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ import math
 
 import pandas as pd
 
-from brain_atrophy.cohort import baseline_icv
+from brain_atrophy.stats.cohort import baseline_icv
 
 
 def volumes(session_icv):

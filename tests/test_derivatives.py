@@ -4,7 +4,8 @@ import json
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from brain_atrophy import derivatives, subject
+from brain_atrophy.measure import subject
+from brain_atrophy.report import derivatives
 
 
 def test_volumes_sidecar_describes_exactly_the_columns_the_volume_tables_have():

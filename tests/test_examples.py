@@ -10,9 +10,9 @@ import pytest
 import yaml
 from conftest import GROUP_RULES, REPO, job_counts, planned_jobs, run_snakemake
 
-from brain_atrophy.bids import source_t1w_stem
+from brain_atrophy.inputs.discovery import source_t1w_stem
+from brain_atrophy.inputs.times import WEEKS_PER_YEAR, session_times, years_since_first
 from brain_atrophy.tables import read_frame
-from brain_atrophy.times import WEEKS_PER_YEAR, session_times, years_since_first
 
 EXAMPLES = REPO / "config" / "examples"
 SESSIONS_TSV = "bids/sub-*/sub-*_sessions.tsv"

@@ -1,4 +1,4 @@
-"""The group statistics (brain_atrophy.group) and their options: all contrasts, corrections,
+"""The group statistics (brain_atrophy.stats.group) and their options: all contrasts, corrections,
 effect sizes, the two-stage sensitivity analysis, the random-effects fallback and the
 sample-size formula (checked by simulation)."""
 
@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from brain_atrophy import mixed, power
-from brain_atrophy.group import Settings, design, model_rates
-from brain_atrophy.simulate import simulate_volumes
+from brain_atrophy.stats import mixed, power
+from brain_atrophy.stats.group import Settings, design, model_rates
+from brain_atrophy_demo.simulate import simulate_volumes
 
 
 @pytest.fixture(scope="module")

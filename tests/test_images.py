@@ -9,8 +9,8 @@ import pytest
 from helpers import write_image
 
 from brain_atrophy.errors import InputError
-from brain_atrophy.images import read_image, voxel_volume_mm3
-from brain_atrophy.volumes import label_counts
+from brain_atrophy.measure.images import read_image, voxel_volume_mm3
+from brain_atrophy.measure.volumes import label_counts
 
 
 def labels_volume(shape=(7, 8, 9), seed=0):

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 from helpers import TOLERANCE_PCT, compare_with_lmer
 
-from brain_atrophy import mixed, scanner
-from brain_atrophy.cohort import apply_window
-from brain_atrophy.group import Settings, design, model_rates, pct
-from brain_atrophy.simulate import add_scanner_upgrade, simulate_volumes
+from brain_atrophy.stats import mixed, scanner
+from brain_atrophy.stats.cohort import apply_window
+from brain_atrophy.stats.group import Settings, design, model_rates, pct
+from brain_atrophy_demo.simulate import add_scanner_upgrade, simulate_volumes
 
 
 def write_inputs(tmp_path, volumes, participants):

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brain_atrophy import mixed
-from brain_atrophy.group import Settings, design, model_rates, pct
-from brain_atrophy.simulate import GROUP_RATES, simulate_volumes
+from brain_atrophy.stats import mixed
+from brain_atrophy.stats.group import Settings, design, model_rates, pct
+from brain_atrophy_demo.simulate import GROUP_RATES, simulate_volumes
 
 
 def model_inputs(seed, **kwargs):

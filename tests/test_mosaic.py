@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from brain_atrophy.mosaic import centre_slices, labelled_centre, outline
+from brain_atrophy.measure.mosaic import centre_slices, labelled_centre, outline
 
 
 def test_labelled_centre_is_the_centre_of_mass_of_nonzero_voxels():

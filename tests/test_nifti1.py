@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from helpers import write_image
 
-from brain_atrophy.images import read_image
-from brain_atrophy.nifti1 import read_common_header
+from brain_atrophy.measure.images import read_image
+from brain_atrophy.measure.nifti1 import read_common_header
 
 OBLIQUE = np.array(
     [
@@ -115,8 +115,8 @@ def test_measuring_plain_nifti_never_imports_nibabel(tmp_path):
     """The subject job's import diet, checked in a fresh interpreter."""
     path = write_image(tmp_path / "sub-01_ses-1_dseg.nii.gz", labels(), OBLIQUE)
     code = (
-        "import sys; from brain_atrophy.images import read_image; "
-        "from brain_atrophy.volumes import label_counts; "
+        "import sys; from brain_atrophy.measure.images import read_image; "
+        "from brain_atrophy.measure.volumes import label_counts; "
         f"assert label_counts(read_image({str(path)!r}).voxels); "
         "print('nibabel' in sys.modules)"
     )

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from helpers import write_image
 
-from brain_atrophy.regions import read_region_table
-from brain_atrophy.subject import session_volumes
+from brain_atrophy.inputs.regions import read_region_table
+from brain_atrophy.measure.subject import session_volumes
 
 PRESETS = Path(__file__).resolve().parents[1] / "config" / "regions"
 ASEG = [

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from brain_atrophy.qc import session_flags
+from brain_atrophy.stats.qc import session_flags
 
 
 def volumes(rows):

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brain_atrophy import twostage
-from brain_atrophy.rates import log100_slopes, pct
+from brain_atrophy.stats import twostage
+from brain_atrophy.stats.rates import log100_slopes, pct
 
 
 def series(years, volumes, subject="sub-1", region="r"):

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from brain_atrophy.errors import InputError
-from brain_atrophy.regions import load_regions, parse_labels, read_region_table
+from brain_atrophy.inputs.regions import load_regions, parse_labels, read_region_table
 
 PRESETS = Path(__file__).resolve().parents[1] / "config" / "regions"
 

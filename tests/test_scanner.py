@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brain_atrophy import scanner
-from brain_atrophy.group import Settings, model_rates
-from brain_atrophy.simulate import GROUP_RATES, add_scanner_upgrade, simulate_volumes
+from brain_atrophy.stats import scanner
+from brain_atrophy.stats.group import Settings, model_rates
+from brain_atrophy_demo.simulate import GROUP_RATES, add_scanner_upgrade, simulate_volumes
 
 
 def sessions(rows):

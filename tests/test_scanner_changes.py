@@ -10,9 +10,9 @@ import pytest
 from conftest import cohort_config, run_snakemake
 from helpers import lmer_row
 
-from brain_atrophy import demo
-from brain_atrophy.group import pct
+from brain_atrophy.stats.group import pct
 from brain_atrophy.tables import read_frame
+from brain_atrophy_demo import demo
 
 pytestmark = pytest.mark.slow
 

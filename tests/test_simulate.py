@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brain_atrophy.simulate import GROUP_RATES, add_scanner_upgrade, simulate_volumes
+from brain_atrophy_demo.simulate import GROUP_RATES, add_scanner_upgrade, simulate_volumes
 
 WEEKS = (0, 24, 48, 96)
 COLUMNS = ["participant_id", "session_id", "years", "region", "volume_mm3", "n_voxels"]

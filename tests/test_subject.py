@@ -7,7 +7,7 @@ from helpers import write_image
 from PIL import Image
 
 from brain_atrophy.errors import InputError
-from brain_atrophy.subject import process_subject
+from brain_atrophy.measure.subject import process_subject
 
 AFFINE = np.diag([1.2, 1.0, 1.1, 1.0])
 

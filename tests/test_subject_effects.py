@@ -8,9 +8,9 @@ import pytest
 from conftest import REPO
 from scipy import stats
 
-from brain_atrophy.group import Settings, model_rates, pct
-from brain_atrophy.simulate import simulate_volumes
-from brain_atrophy.subject_effects import reference_threshold
+from brain_atrophy.stats.group import Settings, model_rates, pct
+from brain_atrophy.stats.subject_effects import reference_threshold
+from brain_atrophy_demo.simulate import simulate_volumes
 
 
 def lmer_subjects(tmp_path, volumes, participants):

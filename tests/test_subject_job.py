@@ -13,7 +13,7 @@ import pytest
 from conftest import cohort_config, run_snakemake
 from helpers import write_image
 
-from brain_atrophy.subject_job import SubjectJobFailed, parse_arguments, run_in_process, session_images
+from brain_atrophy.measure.job import SubjectJobFailed, parse_arguments, run_in_process, session_images
 from brain_atrophy.tables import read_frame
 
 
@@ -59,7 +59,7 @@ def job_arguments(tmp_path, regions, session_file, subject="01") -> list[str]:
 
 def run_job(tmp_path, regions, session_file, keep_going: bool):
     arguments = job_arguments(tmp_path, regions, session_file)
-    command = [sys.executable, "-m", "brain_atrophy.subject_job", *arguments]
+    command = [sys.executable, "-m", "brain_atrophy.measure.job", *arguments]
     env = {**os.environ, "BRAIN_ATROPHY_KEEP_GOING": "1" if keep_going else "0"}
     return subprocess.run(command, capture_output=True, text=True, env=env)
 
@@ -165,7 +165,7 @@ def test_both_forms_of_the_rule_write_the_same_outputs(tiny_cohort, tmp_path):
         config = cohort_config(tiny_cohort, out, subject_jobs_in_snakemake=in_snakemake)
         result = run_snakemake(*config, "--until", "subject_volumes", "-p", cwd=tmp_path)
         # -p prints a shell command for the process form only
-        assert ("-m brain_atrophy.subject_job" in result.stdout + result.stderr) is not in_snakemake
+        assert ("-m brain_atrophy.measure.job" in result.stdout + result.stderr) is not in_snakemake
         files = [p for p in out.rglob("sub-*/**/*") if p.is_file()]
         outputs[in_snakemake] = {p.relative_to(out): p.read_bytes() for p in files}
         logs = sorted((out / "logs" / "subject_volumes").glob("*.log"))
@@ -181,7 +181,7 @@ def test_the_rules_command_runs_the_workflows_own_package(tiny_cohort, tmp_path)
     installed copy, and BRAIN_ATROPHY_PYTHON is the interpreter. A probe package stands in."""
     config = cohort_config(tiny_cohort, tmp_path / "out", subject_jobs_in_snakemake=False)
     dry = run_snakemake(*config, "-n", "-p", cwd=tmp_path)
-    printed = next(line for line in dry.stdout.splitlines() if "-m brain_atrophy.subject_job" in line)
+    printed = next(line for line in dry.stdout.splitlines() if "-m brain_atrophy.measure.job" in line)
     command = printed.split("Shell command:", 1)[-1].strip()  # how Snakemake labels it with -p
     probe = tmp_path / "probe" / "brain_atrophy"
     probe.mkdir(parents=True)

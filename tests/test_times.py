@@ -5,7 +5,7 @@ from datetime import datetime
 import pytest
 
 from brain_atrophy.errors import InputError
-from brain_atrophy.times import (
+from brain_atrophy.inputs.times import (
     DAYS_PER_YEAR,
     parse_acq_time,
     session_numbers,

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from helpers import write_image
 
-from brain_atrophy.bids import find_tissue_maps
 from brain_atrophy.errors import InputError
-from brain_atrophy.images import read_image
-from brain_atrophy.regions import load_regions
-from brain_atrophy.tissue import atlas_on_grid, session_tissue_volumes, tissue_volume
+from brain_atrophy.inputs.discovery import find_tissue_maps
+from brain_atrophy.inputs.regions import load_regions
+from brain_atrophy.measure.images import read_image
+from brain_atrophy.measure.tissue import atlas_on_grid, session_tissue_volumes, tissue_volume
 
 MAP_AFFINE = np.array([[1.0, 0, 0, -20], [0, 1.0, 0, -24], [0, 0, 1.0, -16], [0, 0, 0, 1]])
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from brain_atrophy import volumes
 from brain_atrophy.errors import InputError
-from brain_atrophy.volumes import label_counts, region_voxel_counts
+from brain_atrophy.measure import volumes
+from brain_atrophy.measure.volumes import label_counts, region_voxel_counts
 
 
 def reference_counts(values):

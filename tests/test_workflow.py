@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO, cohort_config, run_snakemake, snakemake_command
 from scipy import stats
 
-from brain_atrophy.regions import read_region_table
+from brain_atrophy.inputs.regions import read_region_table
 from brain_atrophy.tables import read_frame
 
 pytestmark = pytest.mark.slow

@@ -8,11 +8,11 @@ import logging
 
 import pandas as pd
 
-from . import paths
-from .acquisitions import session_acquisitions, unknown_sessions
-from .errors import InputError
-from .tables import read_frame
-from .times import WEEKS_PER_YEAR, session_numbers, session_times, years_since_first
+from .. import paths
+from ..errors import InputError
+from ..inputs.acquisitions import session_acquisitions, unknown_sessions
+from ..inputs.times import WEEKS_PER_YEAR, session_numbers, session_times, years_since_first
+from ..tables import read_frame
 
 log = logging.getLogger(__name__)
 

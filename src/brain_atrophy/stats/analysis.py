@@ -1,16 +1,16 @@
 """The group step from end to end: the subjects' volume tables joined with each session's time
 and acquisition, the cohort assembled (participants, exclusions, window, ICV), then the model
-of :mod:`brain_atrophy.group`, and what the run did, for analysis.json."""
+of :mod:`brain_atrophy.stats.group`, and what the run did, for analysis.json."""
 
 from __future__ import annotations
 
 import pandas as pd
 
+from ..errors import InputError
+from ..inputs.acquisitions import DEFAULT_KEYS
+from ..tables import read_frame
 from . import cohort
-from .acquisitions import DEFAULT_KEYS
-from .errors import InputError
 from .group import Settings, model_rates
-from .tables import read_frame
 
 
 def analyse(

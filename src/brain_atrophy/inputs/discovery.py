@@ -11,8 +11,8 @@ import glob
 import os
 import re
 
-from . import paths
-from .errors import InputError
+from .. import paths
+from ..errors import InputError
 
 LABEL = re.compile(r"[a-zA-Z0-9]+")
 ENTITY = re.compile(r"([a-zA-Z0-9]+)-([a-zA-Z0-9]+)")

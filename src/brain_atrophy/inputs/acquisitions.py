@@ -20,9 +20,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
-from . import paths
-from .errors import InputError
-from .tables import is_missing, read_table
+from .. import paths
+from ..errors import InputError
+from ..tables import is_missing, read_table
 
 DEFAULT_KEYS = ("Manufacturer", "ManufacturersModelName", "MagneticFieldStrength", "SoftwareVersions")
 FIELD_STRENGTH = "MagneticFieldStrength"

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 
-from . import power  # noqa: E402
+from ..stats import power  # noqa: E402
 
 COLOURS = plt.get_cmap("tab10").colors
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from . import paths
-from .errors import InputError
+from .. import paths
+from ..errors import InputError
+from ..inputs.regions import load_regions
+from ..tables import write_rows
 from .images import describe_grid, read_image, same_grid
 from .mosaic import draw_mosaic, session_row
-from .regions import load_regions
-from .tables import write_rows
 from .tissue import session_tissue_volumes
 from .volumes import label_counts, region_voxel_counts
 

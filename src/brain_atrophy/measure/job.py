@@ -1,6 +1,6 @@
 """Command-line entry of the per-subject job (rule subject_volumes):
 
-    python -m brain_atrophy.subject_job --subject 01 --regions regions.tsv --output DIR \\
+    python -m brain_atrophy.measure.job --subject 01 --regions regions.tsv --output DIR \\
         --log LOG --image w0 sub-01_ses-w0_dseg.nii.gz --image w48 ... [--t1w w0 T1w.nii.gz]
 
 Tissue-map mode passes ``--tissue NAME`` for every tissue and ``--tissue-map SESSION TISSUE
@@ -21,10 +21,10 @@ import argparse
 import os
 import shutil
 
-from .errors import InputError
-from .scripting import console, report_failure, run_logged
+from ..errors import InputError
+from ..scripting import console, report_failure, run_logged
+from ..thread_logs import thread_log
 from .subject import process_subject, record_error
-from .thread_logs import thread_log
 
 RULE = "subject_volumes"
 
@@ -34,7 +34,7 @@ class SubjectJobFailed(Exception):
 
 
 def parse_arguments(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m brain_atrophy.subject_job", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m brain_atrophy.measure.job", description=__doc__)
     parser.add_argument("--subject", required=True, help="subject label (no 'sub-')")
     parser.add_argument("--regions", required=True, help="region table (TSV)")
     parser.add_argument("--label-table", help="the segmentation's dseg.tsv naming its labels")

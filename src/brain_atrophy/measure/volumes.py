@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 # Voxels are counted in chunks so that the int64 copy np.bincount makes stays small
 # (8 bytes × CHUNK) whatever the image size.

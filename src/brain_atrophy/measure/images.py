@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 from .nifti1 import read_common_header
 
 try:  # fastest first; all three take the same (data, wbits, bufsize) call

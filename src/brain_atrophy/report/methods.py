@@ -7,7 +7,7 @@ from importlib import metadata
 
 import pandas as pd
 
-from . import __version__
+from .. import __version__
 
 PACKAGES = ["snakemake", "nibabel", "numpy", "scipy", "pandas", "statsmodels", "matplotlib"]
 

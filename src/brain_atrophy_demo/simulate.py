@@ -8,7 +8,7 @@ by its seed. ``GROUP_RATES`` are the mean slopes of 100·ln(volume) per year (�
 import numpy as np
 import pandas as pd
 
-from .paths import participant_id, session_id
+from brain_atrophy.paths import participant_id, session_id
 
 GROUP_RATES = {"HC": -0.25, "OCR": -0.45, "IFN": -0.7}  # %/yr, slopes of 100·ln(volume)
 

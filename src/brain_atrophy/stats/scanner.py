@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .acquisitions import UNKNOWN  # noqa: F401  (the acquisition of sessions without metadata)
+from ..inputs.acquisitions import UNKNOWN  # noqa: F401  (the acquisition of sessions without metadata)
 from .rates import pct
 
 # Subjects scanned on a non-reference acquisition *and* on another one, needed (by default) for

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import paths
+from .. import paths
 
 BIDS_VERSION = "1.9.0"
 VOLUMES_SIDECAR = "volumes.json"

@@ -18,8 +18,8 @@ import math
 import numpy as np
 from scipy import stats
 
+from ..inputs.times import WEEKS_PER_YEAR
 from .rates import pct
-from .times import WEEKS_PER_YEAR
 
 
 def slope_variance(slope_sd: float, residual_sd: float, schedule_years) -> float:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .errors import InputError
-from .tables import read_table
+from ..errors import InputError
+from ..tables import read_table
 
 REGION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 LABEL_TOKEN = re.compile(r"(\d+)(?:-(\d+))?")

@@ -17,7 +17,7 @@ import logging
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 from .images import StoredImage, describe_grid, read_image, same_grid
 from .volumes import as_integer_labels
 
