@@ -12,7 +12,7 @@ system-deps:  ## R with lme4/lmerTest (agreement tests), when run as root on Deb
 	bash tools/install-system-deps.sh
 
 demo-data: setup  ## the demo cohort (133 subjects, ~490 sessions) from the IBSR atlas on PyPI
-	@test -f $(DEMO_DIR)/bids/participants.tsv || $(PYTHON) -m brain_atrophy_demo.demo $(DEMO_DIR)
+	@test -f $(DEMO_DIR)/bids/participants.tsv || $(PYTHON) -m brain_atrophy_demo $(DEMO_DIR)
 
 demo: demo-data  ## run the pipeline on the demo cohort; results in results/demo/
 	snakemake --cores $(CORES)

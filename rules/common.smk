@@ -1,6 +1,5 @@
 # Configuration, input discovery and path helpers. Everything here runs at parse time (and
 # again in every cluster job): it lists directories but never opens an image.
-import compileall
 import functools
 import os
 import re
@@ -13,31 +12,20 @@ from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 # The one place the workflow's own package is put on a path: parsing imports it (below) even
-# where it is not installed (--lint, a dry run, the conda route), and Snakemake's script
-# preamble appends this process's sys.path to every script's, so scripts under any interpreter
-# (envs/atrophy.yaml's too) find it with no path code of their own (an installed copy, as
-# `pip install -e .` of this directory makes, comes first).
+# where it is not installed (--lint, a dry run), and Snakemake's script preamble appends this
+# process's sys.path to every script's, so scripts under any interpreter (envs/atrophy.yaml's
+# too) find it with no path code of their own. Subject jobs get it in their command
+# (rules/subjects.smk).
 PACKAGE_ROOT = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, PACKAGE_ROOT)
-# Jobs in a process of their own (scripts; subject jobs on a cluster or under conda) import
-# the package afresh: byte-compile it once here, or under PYTHONDONTWRITEBYTECODE (set on many
-# managed machines) each job compiles its ~15 modules from source, ~20 ms a job. Where the
-# folder is read-only this quietly does nothing.
-compileall.compile_dir(PACKAGE_ROOT, quiet=2)
-# Jobs that start the package from `shell:` (the subject jobs: python -m
-# brain_atrophy.measure.job) find it, and their interpreter, through these two variables, which
-# every job inherits (a cluster job re-reads this file). The interpreter is the environment's
-# own `python` under --sdm conda or apptainer, else the one running Snakemake (a `python` on
-# PATH may be another, or a pyenv shim that costs a tenth of a second per job). Variables,
-# not params: moving the workflow or the Python install must not rerun every subject.
-JOB_ENVIRONMENTS = {DeploymentMethod.CONDA, DeploymentMethod.APPTAINER}
-os.environ.update(
-    BRAIN_ATROPHY_SRC=PACKAGE_ROOT,
-    BRAIN_ATROPHY_PYTHON=(
-        "python"
-        if JOB_ENVIRONMENTS & set(workflow.deployment_settings.deployment_method)
-        else sys.executable
-    ),
+# The subject jobs' interpreter: the environment's own under --sdm conda or apptainer, else the
+# one running Snakemake (a `python` on PATH may be another, or a pyenv shim that costs a tenth
+# of a second per job).
+JOB_PYTHON = (
+    "python"
+    if {DeploymentMethod.CONDA, DeploymentMethod.APPTAINER}
+    & set(workflow.deployment_settings.deployment_method)
+    else sys.executable
 )
 
 from brain_atrophy import paths  # noqa: E402
@@ -53,17 +41,6 @@ from brain_atrophy.inputs.discovery import (  # noqa: E402
 )
 
 validate(config, "../schemas/config.schema.yaml")
-# Where subject jobs run (rules/subjects.smk). A local run measures them inside this process,
-# in Snakemake's job threads (`run:`), which saves a Python start-up and the numpy import per
-# subject: at thousands of subjects, most of a local run (README, Speed). Every other job
-# starts the package from `shell:`: cluster jobs (the submitting process keeps the `run:`
-# form, which only its bookkeeping sees), and --sdm conda/apptainer, whose software lives in
-# the job's environment, not in Snakemake's.
-SUBJECTS_IN_SNAKEMAKE = (
-    config["subject_jobs_in_snakemake"]
-    and workflow.is_main_process
-    and not JOB_ENVIRONMENTS & set(workflow.deployment_settings.deployment_method)
-)
 if config.get("segmentation_pattern") and not config.get("segmentation_dir"):
     # the pattern's fixed leading folders are the segmentation dataset (its dseg.tsv, and the
     # source named in dataset_description.json)
@@ -180,12 +157,6 @@ onstart:
         "BRAIN_ATROPHY_KEEP_GOING",
         "1" if workflow.execution_settings.keep_going else "0",
     )
-    if SUBJECTS_IN_SNAKEMAKE and not workflow.use_threads:
-        logger.warning(
-            "brain-atrophy: without --force-use-threads (the profiles under profiles/ set it)"
-            " Snakemake starts a Snakemake process for every subject job, seconds each; add"
-            " it, or set subject_jobs_in_snakemake: false"
-        )
 
 
 def natural_order(label):

@@ -7,13 +7,15 @@ def cancel_scheduling_timers():
     """Let the process exit as soon as the run is over.
 
     Snakemake's job-rate limiter starts a timer for one more scheduling pass after every pass,
-    and the process waits for the last timer before it exits. Each finished job starts such a
-    chain, so a local run of N subjects wakes the scheduler N times per timespan: with the
-    default 1 s, the scheduler alone takes a core after a few hundred subjects. The profiles
-    therefore count the rate over a long timespan, and these hooks cancel the timers left when
-    no job is left to schedule, so that the long timespan costs no wait at exit."""
+    and the process waits for the last timer before it exits. The profiles count the rate over
+    a long timespan (a short one wakes the scheduler once per finished job per timespan, a
+    core's worth at thousands of subjects), so the timers left at the end are cancelled here:
+    only Snakemake's own, which are the only ones that hold the process."""
     for thread in threading.enumerate():
-        if isinstance(thread, threading.Timer):
+        function = getattr(thread, "function", None)
+        if isinstance(thread, threading.Timer) and getattr(
+            function, "__module__", ""
+        ).startswith("snakemake."):
             thread.cancel()
 
 

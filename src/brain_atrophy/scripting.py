@@ -10,20 +10,15 @@ import sys
 import traceback
 
 from .errors import InputError
-from .thread_logs import LOG_FORMAT, thread_console
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 # Where console() writes while run_script sends stderr to the log; None: sys.stderr.
 _console = None
 
 
 def console(message: str) -> None:
     """Write one deliberate line to the console (the job's real stderr), also while run_script
-    sends everything else written to stderr to the rule's log; a job running in a thread of
-    Snakemake's process hands it to Snakemake's logger instead (thread_logs)."""
-    sink = thread_console()
-    if sink is not None:
-        sink(message)
-        return
+    sends everything else written to stderr to the rule's log."""
     stream = _console or sys.stderr
     stream.write(message + "\n")  # one write: a line, whole, among other threads' output
     stream.flush()

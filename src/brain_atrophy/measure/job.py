@@ -6,10 +6,8 @@
 Tissue-map mode passes ``--tissue NAME`` for every tissue and ``--tissue-map SESSION TISSUE
 PATH`` for every map.
 
-A local run measures subjects inside Snakemake's own process instead: the rule's ``run:`` block
-passes the same arguments to run_in_process() in one of Snakemake's job threads, which saves a
-Python start-up and the numpy import per subject (README, Speed). Cluster jobs and runs under
---sdm conda/apptainer start this module from ``shell:`` (rules/subjects.smk).
+Every executor runs it as a process of its own, from the rule's ``shell:`` (rules/subjects.smk):
+a crash in C code takes down one subject, not the run.
 
 Under --keep-going (BRAIN_ATROPHY_KEEP_GOING=1, set by the workflow) a fault in the subject's
 data leaves only a record of it in the output folder, and the job succeeds.
@@ -22,15 +20,10 @@ import os
 import shutil
 
 from ..errors import InputError
-from ..scripting import console, report_failure, run_logged
-from ..thread_logs import thread_log
+from ..scripting import console, run_logged
 from .subject import process_subject, record_error
 
 RULE = "subject_volumes"
-
-
-class SubjectJobFailed(Exception):
-    """A subject job run in process failed; its log and the console say why."""
 
 
 def parse_arguments(argv=None) -> argparse.Namespace:
@@ -95,28 +88,6 @@ def measure(arguments: argparse.Namespace) -> None:
 def main(argv=None) -> None:
     arguments = parse_arguments(argv)
     run_logged(arguments.log, RULE, lambda: measure(arguments))
-
-
-def run_in_process(argv: list[str], console=None) -> None:
-    """The job, with the command line's arguments (``--log`` required), run in a thread of a
-    process that outlives it: Snakemake's, from the rule's ``run:`` block.
-
-    As main(), but the thread's log records and warnings go to its own log (thread_logs), its
-    console lines to ``console(line)`` when given (Snakemake's logger), and a failure raises
-    SubjectJobFailed (after the same log and console lines) instead of exiting.
-    """
-    try:
-        arguments = parse_arguments(argv)
-    except SystemExit as error:  # argparse's way out; a bug in the rule if it happens
-        raise SubjectJobFailed(f"bad arguments for {RULE}: {argv}") from error
-    if not arguments.log:
-        raise SubjectJobFailed(f"{RULE} in process needs --log")
-    with thread_log(arguments.log, console):
-        try:
-            measure(arguments)
-        except Exception as err:
-            report_failure(err, RULE, arguments.log)
-            raise SubjectJobFailed(f"subject {arguments.subject}: {err} (log: {arguments.log})") from None
 
 
 if __name__ == "__main__":
