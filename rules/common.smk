@@ -14,24 +14,24 @@ from snakemake.utils import validate
 # The one place the workflow's own package is put on a path: parsing imports it (below) even
 # where it is not installed (--lint, a dry run), and Snakemake's script preamble appends this
 # process's sys.path to every script's, so scripts under any interpreter (envs/atrophy.yaml's
-# too) find it with no path code of their own. Subject jobs get it in their command
+# too) find it with no path code of their own. Subject jobs get it as a param
 # (rules/subjects.smk).
 PACKAGE_ROOT = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, PACKAGE_ROOT)
-# The subject jobs' interpreter: the environment's own under --sdm conda or apptainer, else the
-# one running Snakemake (a `python` on PATH may be another, or a pyenv shim that costs a tenth
-# of a second per job).
-JOB_PYTHON = (
-    "python"
-    if {DeploymentMethod.CONDA, DeploymentMethod.APPTAINER}
-    & set(workflow.deployment_settings.deployment_method)
-    else sys.executable
-)
+# Jobs run `python`: under --sdm conda or apptainer the environment's own; otherwise the one
+# running Snakemake, put first on PATH (a `python` found later may be another, or a pyenv shim
+# that costs a tenth of a second per job).
+if not {DeploymentMethod.CONDA, DeploymentMethod.APPTAINER} & set(
+    workflow.deployment_settings.deployment_method
+):
+    os.environ.update(
+        PATH=os.pathsep.join(
+            [os.path.dirname(sys.executable), os.environ.get("PATH", "")]
+        )
+    )
 
 from brain_atrophy import paths  # noqa: E402
-from brain_atrophy.inputs.acquisitions import (
-    input_files as acquisition_files,
-)  # noqa: E402
+from brain_atrophy.inputs.acquisitions import input_files  # noqa: E402
 from brain_atrophy.inputs.acquisitions import top_level_sidecars  # noqa: E402
 from brain_atrophy.inputs.discovery import (  # noqa: E402
     find_freesurfer_long,
@@ -273,7 +273,7 @@ def session_metadata_files():
     files = set()
     for subject, tables in time_tables().items():
         files.update(tables["scans"].values())
-        files.update(acquisition_files(BIDS_DIR, subject, LABEL_IMAGES[subject], top))
+        files.update(input_files(BIDS_DIR, subject, LABEL_IMAGES[subject], top))
     return sorted(files)
 
 

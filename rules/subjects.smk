@@ -5,10 +5,9 @@
 #
 # Every executor (local, SLURM, --sdm conda/apptainer) runs the same command: a Python process
 # per subject, started from shell:, not script: (a Snakemake script's preamble, importing
-# Snakemake and unpickling the job, costs more than measuring a subject). The interpreter and
-# the package's folder are workflow variables (rules/common.smk), not params: Snakemake
-# compares a rule's shell command as written, so moving the workflow or switching executors
-# reruns no subject. PYTHONPATH is set in the command because --sdm conda drops it.
+# Snakemake and unpickling the job, costs more than measuring a subject). The command and its
+# params are the same under every executor, so switching executors reruns no subject.
+# PYTHONPATH is set in the command because --sdm conda drops it from the environment.
 
 
 rule subject_volumes:
@@ -30,7 +29,8 @@ rule subject_volumes:
     conda:
         "../envs/atrophy.yaml"
     params:
+        src=PACKAGE_ROOT,
         arguments=subject_job_arguments,
     shell:
-        'PYTHONPATH={PACKAGE_ROOT:q}"${{PYTHONPATH:+:$PYTHONPATH}}" {JOB_PYTHON:q} '
+        'PYTHONPATH={params.src:q}"${{PYTHONPATH:+:$PYTHONPATH}}" python '
         "-m brain_atrophy.measure.job {params.arguments} --output {output:q} --log {log:q}"
