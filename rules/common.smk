@@ -31,8 +31,7 @@ if not {DeploymentMethod.CONDA, DeploymentMethod.APPTAINER} & set(
     )
 
 from brain_atrophy import paths  # noqa: E402
-from brain_atrophy.inputs.acquisitions import input_files  # noqa: E402
-from brain_atrophy.inputs.acquisitions import top_level_sidecars  # noqa: E402
+from brain_atrophy.inputs.sidecars import input_files, top_level_sidecars  # noqa: E402
 from brain_atrophy.inputs.discovery import (  # noqa: E402
     find_freesurfer_long,
     find_pattern_images,

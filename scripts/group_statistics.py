@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 from brain_atrophy import paths
-from brain_atrophy.inputs.discovery import source_t1w_stem
+from brain_atrophy.inputs.names import source_t1w_stem
 from brain_atrophy.inputs.regions import load_regions
 from brain_atrophy.scripting import console, run_script
 from brain_atrophy.stats.analysis import analyse

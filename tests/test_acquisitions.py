@@ -12,12 +12,10 @@ from brain_atrophy.errors import InputError
 from brain_atrophy.inputs.acquisitions import (
     DEFAULT_KEYS,
     acquisition_label,
-    input_files,
-    parse_name,
     session_acquisitions,
-    top_level_sidecars,
     unknown_sessions,
 )
+from brain_atrophy.inputs.sidecars import input_files, top_level_sidecars
 
 SKYRA = {
     "Manufacturer": "Siemens",
@@ -57,19 +55,6 @@ def sessions_tsv(root, subject, text):
 
 def by_session(rows):
     return {(row["participant_id"], row["session_id"]): row for row in rows}
-
-
-def test_parse_name():
-    assert parse_name("sub-1_ses-a_run-2_T1w.nii.gz") == (
-        {"sub": "1", "ses": "a", "run": "2"},
-        "T1w",
-        ".nii.gz",
-    )
-    assert parse_name("T1w.json") == ({}, "T1w", ".json")
-    assert parse_name("acq-mprage_T1w.json") == ({"acq": "mprage"}, "T1w", ".json")
-    assert parse_name(".DS_Store") is None
-    assert parse_name("sub-1_sub-2_T1w.json") is None
-    assert parse_name("sub-1_notes_T1w.json") is None
 
 
 def test_inheritance_nearest_level_wins_per_key(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from conftest import GROUP_RULES, REPO, job_counts, planned_jobs, run_snakemake
 
-from brain_atrophy.inputs.discovery import source_t1w_stem
+from brain_atrophy.inputs.names import source_t1w_stem
 from brain_atrophy.inputs.times import WEEKS_PER_YEAR, session_times, years_since_first
 from brain_atrophy.tables import read_frame
 

@@ -13,13 +13,7 @@ import re
 
 from .. import paths
 from ..errors import InputError
-
-LABEL = re.compile(r"[a-zA-Z0-9]+")
-ENTITY = re.compile(r"([a-zA-Z0-9]+)-([a-zA-Z0-9]+)")
-IMAGE_EXTENSIONS = (".nii.gz", ".nii")
-# Entities a segmentation keeps from the T1w it was made from (the rest, such as desc, space,
-# res or label, describe the derivative): they name the source scan in scans.tsv.
-SOURCE_ENTITIES = ("acq", "ce", "rec", "run", "echo", "inv", "part")  # BIDS order
+from .names import image_entities, session_label, subject_label
 
 
 def _subdirs(path: str, prefix: str):
@@ -30,30 +24,6 @@ def _subdirs(path: str, prefix: str):
                     yield entry.name, entry.path
     except FileNotFoundError:
         return
-
-
-def parse_entities(filename: str, suffix: str) -> dict[str, str] | None:
-    """Entities of ``sub-1_ses-2_desc-x_<suffix>.nii[.gz]``; None when the name does not fit."""
-    for extension in IMAGE_EXTENSIONS:
-        ending = f"_{suffix}{extension}"
-        if filename.endswith(ending):
-            stem = filename[: -len(ending)]
-            break
-    else:
-        return None
-    entities = {}
-    for part in stem.split("_"):
-        match = ENTITY.fullmatch(part)
-        if not match:
-            return None
-        entities[match.group(1)] = match.group(2)
-    return entities
-
-
-def check_label(kind: str, label: str, where) -> str:
-    if not LABEL.fullmatch(label):
-        raise InputError(where, f"{kind} label '{label}' has characters outside BIDS' [a-zA-Z0-9]")
-    return label
 
 
 def find_label_images(
@@ -93,9 +63,9 @@ def anat_folders(derivatives_dir):
     """(subject, session, anat folder, sorted file names) of every ``sub-*/ses-*/anat/``;
     labels outside BIDS' [a-zA-Z0-9] are an InputError before any path is used."""
     for sub_dir, sub_path in sorted(_subdirs(str(derivatives_dir), paths.SUBJECT)):
-        subject = check_label("participant", paths.subject_label(sub_dir), sub_path)
+        subject = subject_label(sub_dir, sub_path)
         for ses_dir, ses_path in sorted(_subdirs(sub_path, paths.SESSION)):
-            session = check_label("session", paths.session_label(ses_dir), ses_path)
+            session = session_label(ses_dir, ses_path)
             anat = os.path.join(ses_path, "anat")
             try:
                 names = sorted(os.listdir(anat))
@@ -128,7 +98,7 @@ def find_tissue_maps(derivatives_dir, patterns: dict[str, str]) -> dict[str, dic
 
 
 def _matches(name: str, suffix: str, subject: str, session: str, filters: dict[str, str]) -> bool:
-    entities = parse_entities(name, suffix)
+    entities = image_entities(name, suffix)
     if entities is None or entities.get("sub") != subject or entities.get("ses") != session:
         return False
     return all(entities.get(key) == value for key, value in filters.items())
@@ -209,14 +179,3 @@ def find_freesurfer_long(subjects_dir, volume: str = "aseg.mgz") -> dict[str, di
             )
         found.setdefault(subject, {})[session] = path
     return found
-
-
-def source_t1w_stem(label_path: str, suffix: str = "dseg") -> str | None:
-    """The raw T1w a BIDS label image was segmented from, as a name without extension:
-    ``sub-1_ses-2_run-1_desc-aseg_dseg.nii.gz`` → ``sub-1_ses-2_run-1_T1w``; None when the
-    name is not BIDS."""
-    entities = parse_entities(os.path.basename(label_path), suffix)
-    if not entities or "sub" not in entities or "ses" not in entities:
-        return None
-    kept = {key: entities[key] for key in ("sub", "ses", *SOURCE_ENTITIES) if key in entities}
-    return paths.entity_name(kept, "T1w")

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..paths import session_id, session_label
 from ..tables import Table, is_missing, read_table
-from .discovery import check_label
+from .names import check_label
 
 DAYS_PER_YEAR = 365.25
 SECONDS_PER_YEAR = DAYS_PER_YEAR * 86400.0

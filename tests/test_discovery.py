@@ -8,8 +8,6 @@ from brain_atrophy.inputs.discovery import (
     find_label_images,
     find_pattern_images,
     find_session_images,
-    parse_entities,
-    source_t1w_stem,
 )
 
 
@@ -18,16 +16,6 @@ def touch(root, relative):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"")
     return path
-
-
-def test_parse_entities():
-    assert parse_entities("sub-01_ses-a_desc-aseg_dseg.nii.gz", "dseg") == {
-        "sub": "01",
-        "ses": "a",
-        "desc": "aseg",
-    }
-    assert parse_entities("sub-01_ses-a_dseg.json", "dseg") is None
-    assert parse_entities("sub-01_ses-a_T1w.nii.gz", "dseg") is None
 
 
 def test_discovery_pairs_subjects_with_their_own_sessions(tmp_path):
@@ -131,15 +119,3 @@ def test_a_pattern_matching_two_files_for_a_session_names_both(tmp_path):
 def test_a_pattern_needs_both_wildcards():
     with pytest.raises(InputError, match="needs both"):
         find_pattern_images("/data/sub-{subject}_synthseg.nii.gz")
-
-
-@pytest.mark.parametrize(
-    "name, stem",
-    [
-        ("sub-1_ses-2_desc-aseg_dseg.nii.gz", "sub-1_ses-2_T1w"),
-        ("sub-1_ses-2_acq-mp2rage_run-2_space-orig_desc-aseg_dseg.nii", "sub-1_ses-2_acq-mp2rage_run-2_T1w"),
-        ("aseg.mgz", None),
-    ],
-)
-def test_the_raw_t1w_a_segmentation_came_from(name, stem):
-    assert source_t1w_stem(f"/x/{name}") == stem
