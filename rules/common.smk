@@ -32,12 +32,7 @@ if not {DeploymentMethod.CONDA, DeploymentMethod.APPTAINER} & set(
 
 from brain_atrophy import paths  # noqa: E402
 from brain_atrophy.inputs.sidecars import input_files, top_level_sidecars  # noqa: E402
-from brain_atrophy.inputs.discovery import (  # noqa: E402
-    find_freesurfer_long,
-    find_pattern_images,
-    find_session_images,
-    find_tissue_maps,
-)
+from brain_atrophy.inputs.discovery import discover  # noqa: E402
 
 validate(config, "../schemas/config.schema.yaml")
 if config.get("segmentation_pattern") and not config.get("segmentation_dir"):
@@ -101,39 +96,7 @@ TISSUES = list(config["tissue_maps"])
 ATLAS = config.get("atlas")
 if ATLAS and not Path(ATLAS).is_file():
     raise ValueError(f"config 'atlas': '{ATLAS}' not found")
-if TISSUES:
-    LABEL_IMAGES = find_tissue_maps(config["segmentation_dir"], config["tissue_maps"])
-    T1W_IMAGES = (
-        find_session_images(config["segmentation_dir"], {"T1w": config["t1w_filters"]})[
-            "T1w"
-        ]
-        if config["use_t1w"]
-        else {}
-    )
-elif config.get("segmentation_pattern"):
-    # label images where the segmenter left them (SynthSeg beside its input, FastSurfer's
-    # SUBJECTS_DIR): one glob, matched once here
-    LABEL_IMAGES = find_pattern_images(config["segmentation_pattern"])
-    T1W_IMAGES = (
-        find_pattern_images(config["t1w_pattern"])
-        if config.get("t1w_pattern") and config["use_t1w"]
-        else {}
-    )
-elif config["segmentation_layout"] == "freesurfer_long":
-    LABEL_IMAGES = find_freesurfer_long(
-        config["segmentation_dir"], config["freesurfer_volume"]
-    )
-    T1W_IMAGES = (
-        find_freesurfer_long(config["segmentation_dir"], config["freesurfer_t1w"])
-        if config["use_t1w"]
-        else {}
-    )
-else:
-    wanted = {"dseg": config["segmentation_filters"]}
-    if config["use_t1w"]:
-        wanted["T1w"] = config["t1w_filters"]
-    found = find_session_images(config["segmentation_dir"], wanted)
-    LABEL_IMAGES, T1W_IMAGES = found["dseg"], found.get("T1w", {})
+LABEL_IMAGES, T1W_IMAGES = discover(config)
 SUBJECTS = sorted(LABEL_IMAGES)
 if not SUBJECTS:
     # not an error at parse time: --lint and --help must work before any data exists;

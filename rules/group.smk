@@ -8,63 +8,64 @@ rule group_statistics:
         participants=f"{BIDS_DIR}/participants.tsv",
         session_metadata=lambda wildcards: session_metadata_files(),
     output:
-        volumes=f"{OUT}/group/volumes.tsv",
+        volumes=paths.group_table(OUT, "volumes"),
         subject_rates=report(
-            f"{OUT}/group/subject_rates.tsv",
+            paths.group_table(OUT, "subject_rates"),
             caption="../report/tables.rst",
             category="Tables",
         ),
         rates_by_group=report(
-            f"{OUT}/group/rates_by_group.tsv",
+            paths.group_table(OUT, "rates_by_group"),
             caption="../report/tables.rst",
             category="Tables",
         ),
         group_differences=report(
-            f"{OUT}/group/group_differences.tsv",
+            paths.group_table(OUT, "group_differences"),
             caption="../report/tables.rst",
             category="Tables",
         ),
         pairwise_differences=report(
-            f"{OUT}/group/pairwise_differences.tsv",
+            paths.group_table(OUT, "pairwise_differences"),
             caption="../report/tables.rst",
             category="Tables",
         ),
         sensitivity=report(
-            f"{OUT}/group/sensitivity.tsv",
+            paths.group_table(OUT, "sensitivity"),
             caption="../report/tables.rst",
             category="Tables",
         ),
         power=report(
-            f"{OUT}/group/power.tsv",
+            paths.group_table(OUT, "power"),
             caption="../report/tables.rst",
             category="Tables",
         ),
         acquisitions=report(
-            f"{OUT}/group/acquisitions.tsv",
+            paths.group_table(OUT, "acquisitions"),
             caption="../report/acquisitions.rst",
             category="Scanner changes",
         ),
         scanner_effects=report(
-            f"{OUT}/group/scanner_effects.tsv",
+            paths.group_table(OUT, "scanner_effects"),
             caption="../report/scanner_effects.rst",
             category="Scanner changes",
         ),
         subject_effects=report(
-            f"{OUT}/group/subject_effects.tsv",
+            paths.group_table(OUT, "subject_effects"),
             caption="../report/subject_effects.rst",
             category="Tables",
         ),
-        description=f"{OUT}/group/analysis.json",
+        description=paths.group_file(OUT, "analysis.json"),
         excluded=report(
-            f"{OUT}/group/excluded.tsv",
+            paths.group_table(OUT, "excluded"),
             caption="../report/tables.rst",
             category="Quality control",
         ),
     log:
-        f"{OUT}/logs/group_statistics.log",
+        paths.job_log(OUT, "group_statistics"),
     conda:
         "../envs/atrophy.yaml"
     params:
+        subjects=SUBJECTS,
         reference_group=config["reference_group"],
         covariates=config["covariates"],
         slope_covariates=config["slope_covariates"],
@@ -90,13 +91,13 @@ rule group_statistics:
 
 rule dataset_description:
     output:
-        description=f"{OUT}/dataset_description.json",
+        description=paths.dataset_file(OUT, paths.DATASET_DESCRIPTION),
         # BIDS has no names for the volume and rate tables, figures, logs or group outputs
-        bidsignore=f"{OUT}/.bidsignore",
+        bidsignore=paths.dataset_file(OUT, paths.BIDSIGNORE),
         # one sidecar, at the top: it applies to every *_volumes.tsv below
-        volumes_sidecar=f"{OUT}/volumes.json",
+        volumes_sidecar=paths.dataset_file(OUT, paths.VOLUMES_SIDECAR),
     log:
-        f"{OUT}/logs/dataset_description.log",
+        paths.job_log(OUT, "dataset_description"),
     localrule: True
     conda:
         "../envs/atrophy.yaml"
@@ -111,9 +112,9 @@ rule check_inputs:
     input:
         excluded=rules.group_statistics.output.excluded,
     output:
-        f"{OUT}/group/input_check.txt",
+        paths.group_file(OUT, "input_check.txt"),
     log:
-        f"{OUT}/logs/check_inputs.log",
+        paths.job_log(OUT, "check_inputs"),
     localrule: True
     conda:
         "../envs/atrophy.yaml"

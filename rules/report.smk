@@ -7,12 +7,12 @@ rule quality_control:
         volumes=rules.group_statistics.output.volumes,
     output:
         report(
-            f"{OUT}/group/qc.tsv",
+            paths.group_table(OUT, "qc"),
             caption="../report/qc_table.rst",
             category="Quality control",
         ),
     log:
-        f"{OUT}/logs/quality_control.log",
+        paths.job_log(OUT, "quality_control"),
     localrule: True
     conda:
         "../envs/atrophy.yaml"
@@ -32,29 +32,29 @@ rule figures:
         power=rules.group_statistics.output.power,
     output:
         trajectories=report(
-            directory(f"{OUT}/figures/trajectories"),
+            directory(paths.figure(OUT, "trajectories")),
             patterns=["{region}.png"],
             caption="../report/trajectories.rst",
             category="Trajectories",
         ),
         power=report(
-            directory(f"{OUT}/figures/power"),
+            directory(paths.figure(OUT, "power")),
             patterns=["{region}.png"],
             caption="../report/power.rst",
             category="Power",
         ),
         forest_rates=report(
-            f"{OUT}/figures/forest_rates.png",
+            paths.figure(OUT, "forest_rates.png"),
             caption="../report/forest_rates.rst",
             category="Rates",
         ),
         forest_differences=report(
-            f"{OUT}/figures/forest_differences.png",
+            paths.figure(OUT, "forest_differences.png"),
             caption="../report/forest_differences.rst",
             category="Rates",
         ),
     log:
-        f"{OUT}/logs/figures.log",
+        paths.job_log(OUT, "figures"),
     conda:
         "../envs/atrophy.yaml"
     script:
@@ -69,12 +69,12 @@ rule qc_flagged:
         images=lambda wildcards: all_images(),
     output:
         report(
-            f"{OUT}/figures/qc_flagged.png",
+            paths.figure(OUT, "qc_flagged.png"),
             caption="../report/qc_flagged.rst",
             category="Quality control",
         ),
     log:
-        f"{OUT}/logs/qc_flagged.log",
+        paths.job_log(OUT, "qc_flagged"),
     localrule: True
     conda:
         "../envs/atrophy.yaml"
@@ -94,17 +94,17 @@ rule methods:
         rates_by_group=rules.group_statistics.output.rates_by_group,
     output:
         methods=report(
-            f"{OUT}/group/methods.md",
+            paths.group_file(OUT, "methods.md"),
             caption="../report/methods.rst",
             category="Methods",
         ),
         config=report(
-            f"{OUT}/group/config_used.yaml",
+            paths.group_file(OUT, "config_used.yaml"),
             caption="../report/methods.rst",
             category="Methods",
         ),
     log:
-        f"{OUT}/logs/methods.log",
+        paths.job_log(OUT, "methods"),
     localrule: True
     conda:
         "../envs/atrophy.yaml"
@@ -126,11 +126,13 @@ rule summary_report:
         forest_rates=rules.figures.output.forest_rates,
         subjects=expand(paths.subject_output(OUT, "{subject}"), subject=SUBJECTS),
     output:
-        f"{OUT}/report.html",
+        paths.dataset_file(OUT, paths.REPORT_PAGE),
     log:
-        f"{OUT}/logs/summary_report.log",
+        paths.job_log(OUT, "summary_report"),
     localrule: True
     conda:
         "../envs/atrophy.yaml"
+    params:
+        subjects=SUBJECTS,
     script:
         "../scripts/summary_report.py"

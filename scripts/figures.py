@@ -12,15 +12,13 @@ def main(smk):
     rates = read_frame(smk.input.rates_by_group)
     pairwise = read_frame(smk.input.pairwise_differences)
     power = read_frame(smk.input.power)
-    subject_rates = read_frame(smk.input.subject_rates)
-    group_of = subject_rates.drop_duplicates("participant_id").set_index("participant_id")
-    volumes = volumes.assign(group=volumes["participant_id"].map(group_of["group"]))
+    # the subjects the model saw (not those left out for a missing covariate)
+    modelled = read_frame(smk.input.subject_rates)["participant_id"].unique()
+    volumes = volumes[volumes["participant_id"].isin(modelled)]
     for directory in (smk.output.trajectories, smk.output.power):
         Path(directory).mkdir(parents=True, exist_ok=True)
     for region in rates["region"].unique():
-        figures.trajectories(
-            volumes.dropna(subset=["group"]), rates, region, Path(smk.output.trajectories) / f"{region}.png"
-        )
+        figures.trajectories(volumes, rates, region, Path(smk.output.trajectories) / f"{region}.png")
         figures.power_curve(power, region, Path(smk.output.power) / f"{region}.png")
     figures.forest(
         rates,

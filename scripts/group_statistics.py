@@ -56,7 +56,10 @@ def session_sources(time_tables: dict, label_names: dict) -> dict:
 
 
 def main(smk):
-    subjects = [paths.subject_outputs(d, paths.subject_label(Path(d).name)) for d in smk.input.subjects]
+    subjects = [
+        paths.subject_outputs(folder, subject)
+        for subject, folder in zip(smk.params.subjects, smk.input.subjects, strict=True)
+    ]
     tables = analyse(
         volume_tables=[p["volumes"] for p in subjects if p["volumes"].is_file()],
         error_tables=[p["errors"] for p in subjects if not p["volumes"].is_file()],

@@ -14,17 +14,12 @@ TABLES = ["rates_by_group", "group_differences", "subject_effects", "scanner_eff
 
 def main(smk):
     tables = {name: read_frame(smk.input[name]) for name in TABLES}
-    group_of = (
-        tables["subject_effects"].drop_duplicates("participant_id").set_index("participant_id")["group"]
-    )
-    tables["volumes"] = tables["volumes"].assign(group=tables["volumes"]["participant_id"].map(group_of))
     page_dir = Path(smk.output[0]).parent
     mosaics = {}
-    for directory in smk.input.subjects:
-        participant = Path(directory).name
-        mosaic = paths.subject_outputs(directory, paths.subject_label(participant))["mosaic"]
+    for subject, directory in zip(smk.params.subjects, smk.input.subjects, strict=True):
+        mosaic = paths.subject_outputs(directory, subject)["mosaic"]
         if mosaic.is_file():
-            mosaics[participant] = os.path.relpath(mosaic, page_dir)
+            mosaics[paths.participant_id(subject)] = os.path.relpath(mosaic, page_dir)
     description = json.loads(Path(smk.input.description).read_text())
     page = report_page(tables, description, smk.input.forest_rates, mosaics)
     Path(smk.output[0]).write_text(page, encoding="utf-8")

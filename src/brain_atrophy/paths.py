@@ -106,11 +106,56 @@ def subject_outputs(folder, subject: str, sessions=()) -> dict:
 
 # what `snakemake --report` collects from a subject's folder (its QC mosaic)
 SUBJECT_REPORT_PATTERNS = ["figures/{name}_qc.png"]
-# the output dataset's names for .bidsignore (gitignore syntax)
-VOLUME_TABLES = "*_volumes.tsv"
-SUBJECT_FIGURES = f"{SUBJECT}*/figures"
-SUBJECT_ERRORS = f"{SUBJECT}*/*_errors.tsv"
+
+# The output dataset's top level: BIDS names for the subjects' folders; the rest has no BIDS
+# name and is listed in .bidsignore.
+GROUP, FIGURES, LOGS = "group", "figures", "logs"
+REPORT_PAGE = "report.html"
+DATASET_DESCRIPTION = "dataset_description.json"
+BIDSIGNORE = ".bidsignore"
+VOLUMES_SIDECAR = "volumes.json"  # describes the columns of every *_volumes.tsv below it
+
+
+def dataset_file(out, name: str) -> str:
+    """A file at the output dataset's root, e.g. ``report.html``, ``.bidsignore``."""
+    return os.path.join(str(out), name)
+
+
+def group_file(out, name: str) -> str:
+    """``<out>/group/<name>``: the group step's tables (``volumes.tsv``), ``analysis.json``…"""
+    return os.path.join(str(out), GROUP, name)
+
+
+def group_table(out, name: str) -> str:
+    """``<out>/group/<name>.tsv``."""
+    return group_file(out, f"{name}.tsv")
+
+
+def figure(out, name: str) -> str:
+    """``<out>/figures/<name>``: a group-level figure (or folder of figures)."""
+    return os.path.join(str(out), FIGURES, name)
+
+
+def job_log(out, rule: str) -> str:
+    """``<out>/logs/<rule>.log``: the log of a rule with one job."""
+    return os.path.join(str(out), LOGS, f"{rule}.log")
 
 
 def subject_log(out, rule: str, subject: str) -> str:
-    return os.path.join(str(out), "logs", rule, f"{participant_id(subject)}.log")
+    """``<out>/logs/<rule>/sub-<label>.log``: a per-subject job's log."""
+    return os.path.join(str(out), LOGS, rule, f"{participant_id(subject)}.log")
+
+
+# .bidsignore (gitignore syntax, relative to the output root); without a trailing slash: the
+# validator still flags a folder listed as "group/".
+BIDSIGNORE_PATTERNS = [
+    ("group-level tables, the model summary, methods and configuration", [f"/{GROUP}"]),
+    ("figures (group level and each subject's QC mosaic)", [f"/{FIGURES}", f"{SUBJECT}*/figures"]),
+    ("one log per job", [f"/{LOGS}"]),
+    ("the study's report page", [f"/{REPORT_PAGE}"]),
+    (
+        "tables BIDS has no suffix for, and the top-level sidecar describing their columns",
+        ["*_volumes.tsv", f"/{VOLUMES_SIDECAR}"],
+    ),
+    ("a subject left out under --keep-going: what was wrong with its input", [f"{SUBJECT}*/*_errors.tsv"]),
+]

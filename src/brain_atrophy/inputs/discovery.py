@@ -1,4 +1,4 @@
-"""BIDS inputs: finding label images by walking directories, and reading sessions tables.
+"""Finding a study's images: label images, tissue maps and T1w, by walking directories.
 
 Discovery lists directories only (no file is opened), so a dry run over thousands of
 sessions stays cheap and works on trees of empty placeholder files.
@@ -10,6 +10,7 @@ import fnmatch
 import glob
 import os
 import re
+from typing import NamedTuple
 
 from .. import paths
 from ..errors import InputError
@@ -179,3 +180,48 @@ def find_freesurfer_long(subjects_dir, volume: str = "aseg.mgz") -> dict[str, di
             )
         found.setdefault(subject, {})[session] = path
     return found
+
+
+# ---------------------------------------------------------------- the workflow's one call
+
+
+class Discovered(NamedTuple):
+    """What a config finds: ``label_images`` {subject: {session: label image, or in tissue-map
+    mode {tissue: probability map}}} and ``t1w_images`` {subject: {session: T1w}} (empty when
+    the config does not use them)."""
+
+    label_images: dict
+    t1w_images: dict
+
+    @property
+    def subjects(self) -> list[str]:
+        return sorted(self.label_images)
+
+
+def discover(config: dict) -> Discovered:
+    """Every image a (schema-validated) config points at, from directory listings only: the
+    segmentation dataset's ``sub-*/ses-*/anat/`` (label images or tissue maps), a path pattern
+    (``segmentation_pattern``), or FreeSurfer's longitudinal SUBJECTS_DIR; and the T1w images
+    the labels were made from, for the QC mosaics."""
+    seg_dir, use_t1w = config.get("segmentation_dir"), config.get("use_t1w", True)
+    if config.get("tissue_maps"):
+        found = find_session_images(seg_dir, {"T1w": config["t1w_filters"]}) if use_t1w else {}
+        return Discovered(find_tissue_maps(seg_dir, config["tissue_maps"]), found.get("T1w", {}))
+    if config.get("segmentation_pattern"):
+        # label images where the segmenter left them (SynthSeg beside its input, FastSurfer's
+        # SUBJECTS_DIR): one glob, matched once
+        t1w_pattern = config.get("t1w_pattern")
+        return Discovered(
+            find_pattern_images(config["segmentation_pattern"]),
+            find_pattern_images(t1w_pattern) if t1w_pattern and use_t1w else {},
+        )
+    if config.get("segmentation_layout") == "freesurfer_long":
+        return Discovered(
+            find_freesurfer_long(seg_dir, config["freesurfer_volume"]),
+            find_freesurfer_long(seg_dir, config["freesurfer_t1w"]) if use_t1w else {},
+        )
+    wanted = {"dseg": config["segmentation_filters"]}
+    if use_t1w:
+        wanted["T1w"] = config["t1w_filters"]
+    found = find_session_images(seg_dir, wanted)
+    return Discovered(found["dseg"], found.get("T1w", {}))

@@ -16,21 +16,6 @@ from pathlib import Path
 from .. import paths
 
 BIDS_VERSION = "1.9.0"
-VOLUMES_SIDECAR = "volumes.json"
-
-# Without a trailing slash: the validator still flags a folder listed as "group/".
-BIDSIGNORE = [
-    ("group-level tables, the model summary, methods and configuration", ["/group"]),
-    ("figures (group level and each subject's QC mosaic)", ["/figures", paths.SUBJECT_FIGURES]),
-    ("one log per job", ["/logs"]),
-    ("the study's report page", ["/report.html"]),
-    (
-        "tables BIDS has no suffix for, and the top-level sidecar describing their columns",
-        [paths.VOLUME_TABLES, f"/{VOLUMES_SIDECAR}"],
-    ),
-    ("a subject left out under --keep-going: what was wrong with its input", [paths.SUBJECT_ERRORS]),
-]
-
 MM3 = "mm^3"
 # Columns of sub-<label>/ses-<label>/anat/*_volumes.tsv (one session) and of
 # sub-<label>/anat/*_volumes.tsv (every session of the subject).
@@ -79,13 +64,13 @@ def dataset_description(version: str, code_url: str, sources) -> dict:
 def bidsignore() -> str:
     """The ``.bidsignore`` text: one pattern a line, each group under a comment."""
     lines = []
-    for comment, patterns in BIDSIGNORE:
+    for comment, patterns in paths.BIDSIGNORE_PATTERNS:
         lines += [f"# {comment}", *patterns]
     return "\n".join(lines) + "\n"
 
 
 def bidsignore_patterns() -> list[str]:
-    return [pattern for _, patterns in BIDSIGNORE for pattern in patterns]
+    return [pattern for _, patterns in paths.BIDSIGNORE_PATTERNS for pattern in patterns]
 
 
 def write_json(path, content: dict) -> None:

@@ -77,7 +77,9 @@ def analyse(
         for subject, reason in tables["description"]["excluded_subjects"].items()
     ]
     tables["volumes"] = volumes.assign(
-        in_window=volumes.index.isin(windowed.index), excluded=~volumes.index.isin(analysed.index)
+        group=volumes["participant_id"].map(participants["group"]),
+        in_window=volumes.index.isin(windowed.index),
+        excluded=~volumes.index.isin(analysed.index),
     )[VOLUME_TABLE_COLUMNS]
     tables["acquisitions"] = acquisitions
     tables["excluded"] = pd.DataFrame(left_out, columns=cohort.EXCLUDED_COLUMNS)
@@ -93,6 +95,6 @@ def analyse(
 
 
 VOLUME_TABLE_COLUMNS = [
-    "participant_id", "session_id", "acq_time", "years", "region", "volume_mm3", "n_voxels", "labelled_mm3",
-    "voxel_mm3", "session_icv_mm3", "time_source", "scanner", "in_window", "excluded",
+    "participant_id", "session_id", "group", "acq_time", "years", "region", "volume_mm3", "n_voxels",
+    "labelled_mm3", "voxel_mm3", "session_icv_mm3", "time_source", "scanner", "in_window", "excluded",
 ]  # fmt: skip
