@@ -4,6 +4,7 @@ import pytest
 
 from brain_atrophy.errors import InputError
 from brain_atrophy.inputs.discovery import (
+    discover,
     find_freesurfer_long,
     find_label_images,
     find_pattern_images,
@@ -119,3 +120,22 @@ def test_a_pattern_matching_two_files_for_a_session_names_both(tmp_path):
 def test_a_pattern_needs_both_wildcards():
     with pytest.raises(InputError, match="needs both"):
         find_pattern_images("/data/sub-{subject}_synthseg.nii.gz")
+
+
+def test_discover_follows_the_config(tmp_path):
+    """One call from a config, as the workflow makes it: label images with their T1w, or none
+    when the config does not use them; a path pattern; tissue maps."""
+    touch(tmp_path, "seg/sub-01/ses-1/anat/sub-01_ses-1_desc-aseg_dseg.nii.gz")
+    touch(tmp_path, "seg/sub-01/ses-1/anat/sub-01_ses-1_desc-preproc_T1w.nii.gz")
+    touch(tmp_path, "seg/sub-01/ses-1/anat/sub-01_ses-1_label-GM_probseg.nii.gz")
+    touch(tmp_path, "synthseg/sub-02_ses-3_synthseg.nii.gz")
+    base = {"segmentation_dir": str(tmp_path / "seg"), "segmentation_filters": {}, "t1w_filters": {}}
+    found = discover({**base, "use_t1w": True})
+    assert found.subjects == ["01"]
+    assert found.label_images["01"]["1"].endswith("_desc-aseg_dseg.nii.gz")
+    assert found.t1w_images["01"]["1"].endswith("_desc-preproc_T1w.nii.gz")
+    assert discover({**base, "use_t1w": False}).t1w_images == {}
+    pattern = str(tmp_path / "synthseg" / "sub-{subject}_ses-{session}_synthseg.nii.gz")
+    assert discover({**base, "segmentation_pattern": pattern}).subjects == ["02"]
+    maps = discover({**base, "tissue_maps": {"GM": "*_label-GM_probseg.nii.gz"}, "use_t1w": True})
+    assert list(maps.label_images["01"]["1"]) == ["GM"] and "01" in maps.t1w_images

@@ -75,3 +75,12 @@ def test_floats_round_trip_exactly_through_both_writers(tmp_path):
     back = read_frame(tmp_path / "rows.tsv")["v"].tolist()
     assert back[:3] == values[:3] and math.isnan(back[3])
     assert (tmp_path / "rows.tsv").read_text().splitlines()[-1] == "n/a"
+
+
+def test_numpy_floats_written_as_plain_numbers(tmp_path):
+    """numpy 2's repr() of a float64 names its type; the table must read back as the number."""
+    import numpy as np
+
+    path = tmp_path / "t.tsv"
+    write_rows(path, ["x", "y"], [{"x": np.float64(1.04811736785128), "y": np.float32(0.5)}])
+    assert path.read_text() == "x\ty\n1.04811736785128\t0.5\n"

@@ -71,6 +71,13 @@ def scans_table(bids_dir, subject: str, session: str) -> str:
     return os.path.join(session_dir(bids_dir, subject, session), name)
 
 
+def anat_file(root, subject: str, session: str, suffix: str, extension: str, **entities: str) -> str:
+    """``sub-<label>/ses-<label>/anat/sub-<label>_ses-<label>[_<key>-<value>…]_<suffix><extension>``,
+    in a raw or a derivative dataset."""
+    name = entity_name({"sub": subject, "ses": session, **entities}, suffix, extension)
+    return os.path.join(session_dir(root, subject, session), "anat", name)
+
+
 def is_subject_dir(name: str) -> bool:
     return name.startswith(SUBJECT)
 

@@ -115,8 +115,8 @@ def read_frame(path, text_columns=("participant_id", "session_id")):
 
 def format_value(value):
     """Floats written so they read back exactly (shortest round-trip form), NaN as n/a."""
-    if isinstance(value, float):
-        return "n/a" if value != value else repr(value)
+    if isinstance(value, float):  # numpy's floats too, whose repr() names their type
+        return "n/a" if value != value else repr(float(value))
     if value is None:
         return "n/a"
     return value
