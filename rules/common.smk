@@ -31,8 +31,12 @@ if not {DeploymentMethod.CONDA, DeploymentMethod.APPTAINER} & set(
     )
 
 from brain_atrophy import paths  # noqa: E402
-from brain_atrophy.inputs.sidecars import input_files, top_level_sidecars  # noqa: E402
-from brain_atrophy.inputs.discovery import discover  # noqa: E402
+from brain_atrophy.inputs.discovery import (  # noqa: E402
+    all_images,
+    discover,
+    image_names,
+    session_metadata,
+)
 
 validate(config, "../schemas/config.schema.yaml")
 if config.get("segmentation_pattern") and not config.get("segmentation_dir"):
@@ -200,53 +204,11 @@ def subject_job_arguments(wildcards, input):
 
 
 @functools.cache
-def time_tables():
-    """{subject: {"sessions_tsv": path or None, "scans": {session: path}}}: the tables a
-    session's time may be kept in (sessions.tsv, each session's scans.tsv), where they exist.
-    Read by the group job only, so correcting a date never re-measures an image."""
-    tables = {}
-    for subject, sessions in LABEL_IMAGES.items():
-        sessions_tsv = paths.sessions_table(BIDS_DIR, subject)
-        scans = {s: paths.scans_table(BIDS_DIR, subject, s) for s in sessions}
-        tables[subject] = {
-            "sessions_tsv": sessions_tsv if os.path.exists(sessions_tsv) else None,
-            "scans": {s: path for s, path in scans.items() if os.path.exists(path)},
-        }
-    return tables
-
-
-def label_image_names():
-    """{subject: {session: label image file name}}: what each session was segmented from (a
-    BIDS name carries the T1w's acquisition entities)."""
-    return {
-        subject: {
-            s: os.path.basename(next(iter(p.values())) if isinstance(p, dict) else p)
-            for s, p in sessions.items()
-        }
-        for subject, sessions in LABEL_IMAGES.items()
-    }
-
-
-@functools.cache
-def session_metadata_files():
-    """Every sessions.tsv, scans.tsv and T1w sidecar the group job reads (inputs, so that
-    editing one reruns the group steps only), from directory listings."""
-    top = top_level_sidecars(BIDS_DIR)
-    files = set()
-    for subject, tables in time_tables().items():
-        files.update(tables["scans"].values())
-        files.update(input_files(BIDS_DIR, subject, LABEL_IMAGES[subject], top))
-    return sorted(files)
-
-
-def all_images():
-    """Every label image (or tissue map) and T1w the workflow found."""
-    found = []
-    for images in (LABEL_IMAGES, T1W_IMAGES):
-        for sessions in images.values():
-            for image in sessions.values():
-                found += list(image.values()) if isinstance(image, dict) else [image]
-    return found
+def metadata():
+    """Where each session's time and acquisition are kept (sessions.tsv, scans.tsv, T1w
+    sidecars): read by the group job only, so correcting a date never re-measures an image.
+    """
+    return session_metadata(BIDS_DIR, LABEL_IMAGES)
 
 
 def final_outputs():

@@ -6,7 +6,7 @@ rule group_statistics:
         unpack(region_inputs),
         subjects=expand(paths.subject_output(OUT, "{subject}"), subject=SUBJECTS),
         participants=f"{BIDS_DIR}/participants.tsv",
-        session_metadata=lambda wildcards: session_metadata_files(),
+        session_metadata=lambda wildcards: metadata().files,
     output:
         volumes=paths.group_table(OUT, "volumes"),
         subject_rates=report(
@@ -79,8 +79,9 @@ rule group_statistics:
         tissues=TISSUES,
         bids_dir=lambda wildcards, input: os.path.dirname(input.participants),
         time=config.get("time"),
-        time_tables=lambda wildcards: time_tables(),
-        label_names=lambda wildcards: label_image_names(),
+        time_tables=lambda wildcards: metadata().time_tables,
+        layouts=lambda wildcards: metadata().layouts,
+        label_names=image_names(LABEL_IMAGES),
         acquisition_keys=config["acquisition_keys"],
         scanner_adjustment=config["scanner_adjustment"],
         min_spanning_subjects=config["scanner_min_spanning_subjects"],

@@ -78,6 +78,7 @@ def main(smk):
             for subject, names in smk.params.label_names.items()
             for session, name in names.items()
         },
+        acquisition_layouts=smk.params.layouts,
     )
     for name in TABLES:
         write_frame(tables[name], smk.output[name])

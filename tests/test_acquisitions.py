@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import io
 import json
+import os
 
 import pytest
 
@@ -15,7 +16,7 @@ from brain_atrophy.inputs.acquisitions import (
     session_acquisitions,
     unknown_sessions,
 )
-from brain_atrophy.inputs.sidecars import input_files, top_level_sidecars
+from brain_atrophy.inputs.sidecars import input_files, subject_layouts, top_level_sidecars
 
 SKYRA = {
     "Manufacturer": "Siemens",
@@ -346,3 +347,18 @@ def test_a_source_without_run_picks_the_t1w_without_run(tmp_path):
     sources = {("1", "a"): "sub-1_ses-a_desc-aseg_dseg.nii.gz"}
     [row] = session_acquisitions(tmp_path, {"1": ["a"]}, sources=sources)
     assert row["SoftwareVersions"] == "syngo MR E11"
+
+
+def test_layouts_listed_by_the_workflow_are_used_without_listing_again(tmp_path, monkeypatch):
+    """The group job gets each session's layout from the workflow (which listed the dataset at
+    DAG-build time): the answer is the same, and no directory is listed again."""
+    write(tmp_path, "T1w.json", SKYRA)
+    write(tmp_path, "sub-1/sub-1_T1w.json", {"SoftwareVersions": "XA30"})
+    image(tmp_path, "1", "a")
+    image(tmp_path, "1", "b")
+    sidecar(tmp_path, "1", "b", {"ManufacturersModelName": "Prisma"})
+    listed_here = session_acquisitions(tmp_path, {"1": ["a", "b"]})
+    layouts = {("1", s): layout for s, layout in subject_layouts(tmp_path, "1", ["a", "b"]).items()}
+    monkeypatch.setattr(os, "scandir", lambda *a: pytest.fail(f"listed {a} again"))
+    assert session_acquisitions(tmp_path, {"1": ["a", "b"]}, layouts=layouts) == listed_here
+    assert by_session(listed_here)["sub-1", "ses-b"]["scanner"] == "Siemens Prisma 3T XA30"

@@ -12,6 +12,7 @@ The sidecars themselves (which apply, what they say) are :mod:`.sidecars`.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Mapping
 
@@ -24,6 +25,7 @@ from .sidecars import (
     NUMBER,
     SCANNER_COLUMN,
     Reader,
+    SessionLayout,
     file_names,
     read_sidecar,
     session_layout,
@@ -124,6 +126,7 @@ def session_acquisitions(
     sessions: Mapping[str, Iterable[str]] | Iterable[tuple[str, str]],
     keys: Iterable[str] = DEFAULT_KEYS,
     sources: Mapping[tuple[str, str], object] | None = None,
+    layouts: Mapping[tuple[str, str], SessionLayout] | None = None,
 ) -> list[dict]:
     """One row per session (in the given order): participant_id, session_id, scanner (the
     acquisition's label), source ('sidecar', 'sessions.tsv' or 'none'), then each key's value as
@@ -132,25 +135,32 @@ def session_acquisitions(
 
     ``sources`` maps (subject, session) to what the segmentation came from (a T1w or label
     image name, or the label image's entities dict) to choose among T1w runs that disagree.
+    ``layouts`` maps (subject, session) to its :class:`SessionLayout` where the caller listed
+    the dataset already (the workflow, at DAG-build time); other sessions are listed here.
     """
     bids_dir, keys = str(bids_dir), tuple(keys)
     sources = {
         (subject_label(a, bids_dir), session_label(b, bids_dir)): v for (a, b), v in (sources or {}).items()
     }
-    top, read = top_level_sidecars(bids_dir), _caching(read_sidecar)
-    per_subject: dict[str, tuple[dict[str, str], list[str]]] = {}
+    layouts = layouts or {}
+    read = _caching(read_sidecar)
+    top = functools.cache(lambda: top_level_sidecars(bids_dir))  # only for sessions without a layout
+
+    per_subject: dict[str, tuple[dict[str, str], str]] = {}
     found = []  # (subject, session, source, identity, base label, values)
     for subject, session in _pairs(sessions, bids_dir):
         if subject not in per_subject:
             subject_dir = paths.subject_dir(bids_dir, subject)
             table = paths.sessions_table(bids_dir, subject)
-            per_subject[subject] = (scanner_column(table), file_names(subject_dir))
-        scanners, subject_names = per_subject[subject]
+            per_subject[subject] = (scanner_column(table), subject_dir)
+        scanners, subject_dir = per_subject[subject]
         if session in scanners:
             text = scanners[session]
             found.append((subject, session, SESSIONS_TSV, (SESSIONS_TSV, text), text, dict.fromkeys(keys)))
             continue
-        layout = session_layout(bids_dir, subject, session, top, subject_names)
+        layout = layouts.get((subject, session)) or session_layout(
+            bids_dir, subject, session, top(), file_names(subject_dir)
+        )
         values = sidecar_metadata(layout, keys, sources.get((subject, session)), read)
         if all(value is None for value in values.values()):
             found.append((subject, session, NONE, (NONE,), UNKNOWN, values))

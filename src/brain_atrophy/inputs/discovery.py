@@ -15,6 +15,7 @@ from typing import NamedTuple
 from .. import paths
 from ..errors import InputError
 from .names import image_entities, session_label, subject_label
+from .sidecars import input_files, subject_layouts, top_level_sidecars
 
 
 def _subdirs(path: str, prefix: str):
@@ -225,3 +226,55 @@ def discover(config: dict) -> Discovered:
         wanted["T1w"] = config["t1w_filters"]
     found = find_session_images(seg_dir, wanted)
     return Discovered(found["dseg"], found.get("T1w", {}))
+
+
+class SessionMetadata(NamedTuple):
+    """Where each measured session's metadata lives in the BIDS raw dataset, from listings only:
+    ``time_tables`` {subject: {"sessions_tsv": path or None, "scans": {session: scans.tsv}}},
+    ``layouts`` {(subject, session): its T1w files and sidecars}, and ``files``, every
+    sessions.tsv, scans.tsv and applicable sidecar (the group job's inputs, so that editing one
+    reruns the group steps only)."""
+
+    time_tables: dict
+    layouts: dict
+    files: list[str]
+
+
+def session_metadata(bids_dir, label_images: dict) -> SessionMetadata:
+    """The metadata of every session in ``label_images`` ({subject: {session: …}})."""
+    top = top_level_sidecars(bids_dir)
+    time_tables, layouts, files = {}, {}, set()
+    for subject, sessions in label_images.items():
+        sessions_tsv = paths.sessions_table(bids_dir, subject)
+        scans = {s: paths.scans_table(bids_dir, subject, s) for s in sessions}
+        time_tables[subject] = {
+            "sessions_tsv": sessions_tsv if os.path.exists(sessions_tsv) else None,
+            "scans": {s: path for s, path in scans.items() if os.path.exists(path)},
+        }
+        own = subject_layouts(bids_dir, subject, sessions, top)
+        layouts.update({(subject, s): layout for s, layout in own.items()})
+        files.update(time_tables[subject]["scans"].values())
+        files.update(input_files(bids_dir, subject, sessions, layouts=own))
+    return SessionMetadata(time_tables, layouts, sorted(files))
+
+
+def image_names(label_images: dict) -> dict:
+    """{subject: {session: label image file name}}: what each session was segmented from (a
+    BIDS name carries the T1w's source entities); in tissue-map mode, the first map's."""
+    return {
+        subject: {
+            s: os.path.basename(next(iter(p.values())) if isinstance(p, dict) else p)
+            for s, p in sessions.items()
+        }
+        for subject, sessions in label_images.items()
+    }
+
+
+def all_images(*found: dict) -> list[str]:
+    """Every image path in {subject: {session: path or {tissue: path}}} tables."""
+    images = []
+    for table in found:
+        for sessions in table.values():
+            for image in sessions.values():
+                images += list(image.values()) if isinstance(image, dict) else [image]
+    return images

@@ -236,24 +236,41 @@ def sidecar_metadata(
     return first
 
 
-def input_files(
+def subject_layouts(
     bids_dir, subject: str, sessions: Iterable[str], top_level: list[Named] | None = None
-) -> list[str]:
-    """Every existing file one subject's answer depends on — the subject's sessions.tsv and each
-    T1w sidecar that applies to a T1w data file of the given sessions, at any level — from
-    directory listings only (no file is opened), for declaring inputs at DAG-build time.
+) -> dict[str, SessionLayout]:
+    """{session: its layout} for one subject's sessions, from directory listings only.
     ``top_level`` is :func:`top_level_sidecars`, listed once for all subjects."""
     bids_dir = str(bids_dir)
     subject = subject_label(subject, bids_dir)
     top = top_level_sidecars(bids_dir) if top_level is None else top_level
-    subject_dir = paths.subject_dir(bids_dir, subject)
-    subject_names = file_names(subject_dir)
+    subject_names = file_names(paths.subject_dir(bids_dir, subject))
+    return {
+        session: session_layout(bids_dir, subject, session, top, subject_names)
+        for session in dict.fromkeys(session_label(s, bids_dir) for s in sessions)
+    }
+
+
+def input_files(
+    bids_dir,
+    subject: str,
+    sessions: Iterable[str],
+    top_level: list[Named] | None = None,
+    layouts: dict[str, SessionLayout] | None = None,
+) -> list[str]:
+    """Every existing file one subject's answer depends on — the subject's sessions.tsv and each
+    T1w sidecar that applies to a T1w data file of the given sessions, at any level — from
+    directory listings only (no file is opened), for declaring inputs at DAG-build time.
+    ``layouts`` are :func:`subject_layouts` where the caller has them."""
+    bids_dir = str(bids_dir)
+    subject = subject_label(subject, bids_dir)
+    if layouts is None:
+        layouts = subject_layouts(bids_dir, subject, sessions, top_level)
     needed = set()
     sessions_tsv = paths.sessions_table(bids_dir, subject)
-    if os.path.basename(sessions_tsv) in subject_names:
+    if os.path.exists(sessions_tsv):
         needed.add(sessions_tsv)
-    for session in dict.fromkeys(session_label(s, bids_dir) for s in sessions):
-        layout = session_layout(bids_dir, subject, session, top, subject_names)
+    for layout in layouts.values():
         for _, entities in layout.files:
             for level in applicable(layout.levels, entities):
                 needed.update(path for path, _ in level)

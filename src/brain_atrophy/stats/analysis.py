@@ -27,6 +27,7 @@ def analyse(
     bids_dir=None,
     acquisition_keys=None,
     acquisition_sources=None,
+    acquisition_layouts=None,
 ):
     """All group-level tables from the per-subject volume tables (and the error records of
     subjects left out under --keep-going): each session's time (``session_sources``, see
@@ -37,22 +38,11 @@ def analyse(
             segmentation_dir, "no usable label images (sub-<label>/ses-<label>/anat/*_dseg.nii[.gz])"
         )
     measured = pd.concat([read_frame(p) for p in volume_tables], ignore_index=True)
-    left_out = [
-        {
-            "participant_id": r.participant_id,
-            "session_id": "",
-            "kind": "input error",
-            "reason": f"{r.file}: {r.fault}",
-        }
-        for table in error_tables
-        for r in read_frame(table).itertuples()
-    ]
     volumes, timeless = cohort.assemble_sessions(measured, session_sources or {}, time_setting, keep_going)
-    left_out += timeless
     if volumes.empty:
         raise InputError(segmentation_dir, "no subject has both label images and session times")
     acquisitions = cohort.acquisitions_table(
-        bids_dir or "", volumes, acquisition_keys or DEFAULT_KEYS, acquisition_sources
+        bids_dir or "", volumes, acquisition_keys or DEFAULT_KEYS, acquisition_sources, acquisition_layouts
     )
     volumes = volumes.merge(acquisitions[["participant_id", "session_id", "scanner"]], how="left")
     participants = cohort.read_participants(
@@ -65,33 +55,64 @@ def analyse(
             icv, icv_source = cohort.baseline_icv(volumes)
             participants[cohort.ICV_COVARIATE] = icv.reindex(participants.index)
     analysed, excluded_by_config = cohort.apply_exclusions(volumes, exclusions)
-    left_out += excluded_by_config
     windowed = cohort.apply_window(
         analysed, settings.window_start_weeks, settings.window_end_weeks, settings.rebaseline
     )
     if windowed.empty:
         raise InputError("config", "the analysis window and exclusions leave no sessions")
     tables = model_rates(windowed, participants, regions, settings, participants_path)
-    left_out += [
-        {"participant_id": subject, "session_id": "", "kind": "missing covariate", "reason": reason}
-        for subject, reason in tables["description"]["excluded_subjects"].items()
-    ]
+    left_out = left_out_rows(
+        error_tables, timeless, excluded_by_config, tables["description"]["excluded_subjects"]
+    )
     tables["volumes"] = volumes.assign(
         group=volumes["participant_id"].map(participants["group"]),
         in_window=volumes.index.isin(windowed.index),
         excluded=~volumes.index.isin(analysed.index),
     )[VOLUME_TABLE_COLUMNS]
     tables["acquisitions"] = acquisitions
-    tables["excluded"] = pd.DataFrame(left_out, columns=cohort.EXCLUDED_COLUMNS)
-    description = tables["description"]
-    description["left_out"] = left_out
-    description["icv_source"] = icv_source
-    # where each session's time came from (sessions.tsv acq_time, scans.tsv acq_time, an age)
-    description["time_sources"] = sorted(volumes["time_source"].dropna().unique())
-    description["n_sessions_in_window"] = int(
-        windowed[["participant_id", "session_id"]].drop_duplicates().shape[0]
-    )
+    tables["excluded"] = pd.DataFrame(left_out, columns=EXCLUDED_COLUMNS)
+    tables["description"] = describe_run(tables["description"], left_out, icv_source, volumes, windowed)
     return tables
+
+
+EXCLUDED_COLUMNS = ["participant_id", "session_id", "kind", "reason"]
+
+
+def left_out_rows(
+    error_tables, timeless: list[dict], by_config: list[dict], missing_covariate: dict
+) -> list[dict]:
+    """Every subject or session the analysis left out, and why (``group/excluded.tsv`` and
+    analysis.json's ``left_out``): subjects whose inputs were bad (their error records, under
+    --keep-going), subjects without session times, what the config excludes, and subjects
+    lacking a covariate ({participant: reason})."""
+    rows = [
+        {
+            "participant_id": r.participant_id,
+            "session_id": "",
+            "kind": "input error",
+            "reason": f"{r.file}: {r.fault}",
+        }
+        for table in error_tables
+        for r in read_frame(table).itertuples()
+    ]
+    rows += timeless + by_config
+    rows += [
+        {"participant_id": subject, "session_id": "", "kind": "missing covariate", "reason": reason}
+        for subject, reason in missing_covariate.items()
+    ]
+    return rows
+
+
+def describe_run(model: dict, left_out: list[dict], icv_source, volumes, windowed) -> dict:
+    """analysis.json: the model's description, what was left out, where the ICV and each
+    session's time came from (sessions.tsv acq_time, scans.tsv acq_time, an age), and how many
+    sessions the window kept."""
+    return model | {
+        "left_out": left_out,
+        "icv_source": icv_source,
+        "time_sources": sorted(volumes["time_source"].dropna().unique()),
+        "n_sessions_in_window": int(windowed[["participant_id", "session_id"]].drop_duplicates().shape[0]),
+    }
 
 
 VOLUME_TABLE_COLUMNS = [

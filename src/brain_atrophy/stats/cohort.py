@@ -74,11 +74,12 @@ def assemble_sessions(
     return merged, left_out
 
 
-def acquisitions_table(bids_dir, volumes: pd.DataFrame, keys, sources=None) -> pd.DataFrame:
+def acquisitions_table(bids_dir, volumes: pd.DataFrame, keys, sources=None, layouts=None) -> pd.DataFrame:
     """participant_id, session_id, scanner (a readable label), source, then each key's value,
-    for every measured session; sessions without metadata are one 'unknown' acquisition."""
+    for every measured session; sessions without metadata are one 'unknown' acquisition.
+    ``layouts``: the sessions' T1w files and sidecars as the workflow listed them."""
     pairs = list(volumes[["participant_id", "session_id"]].drop_duplicates().itertuples(index=False))
-    rows = session_acquisitions(bids_dir, [tuple(p) for p in pairs], tuple(keys), sources)
+    rows = session_acquisitions(bids_dir, [tuple(p) for p in pairs], tuple(keys), sources, layouts)
     unknown = unknown_sessions(rows)
     if unknown:
         log.info("%d session(s) have no acquisition metadata: one 'unknown' acquisition", len(unknown))
@@ -152,9 +153,6 @@ def baseline_icv(volumes: pd.DataFrame) -> tuple[pd.Series, str]:
             ICV_COVARIATE
         ), "sessions.tsv icv at each subject's first session"
     return first["labelled_mm3"].rename(ICV_COVARIATE), "labelled volume of each subject's first label image"
-
-
-EXCLUDED_COLUMNS = ["participant_id", "session_id", "kind", "reason"]
 
 
 def apply_exclusions(volumes: pd.DataFrame, exclusions) -> tuple[pd.DataFrame, list[dict]]:
