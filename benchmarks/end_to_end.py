@@ -4,8 +4,7 @@ full run     the demo cohort (133 subjects, ~490 sessions) from scratch, 2 cores
 one session  one session added to a finished run: its subject's job and the group job
 per job      40 subjects with one tiny label image each, subject jobs only, against a bare
              workflow of 40 `touch` jobs (Snakemake's own per-job cost), both measured here;
-             and the interpreter + imports a subject job started as its own process pays
-             (cluster jobs; a local run measures subjects in Snakemake's threads), against
+             and the interpreter + imports each subject job's own process pays, against
              what pandas, statsmodels and nilearn would add
 
   python benchmarks/end_to_end.py [--demo-dir demo]

@@ -1,14 +1,15 @@
-"""A subject job's cost in Snakemake's threads against a process per subject, side by side.
+"""A subject job's cost as the pipeline runs it (a process per subject) against the same work
+inside one process, side by side.
 
 The demo's subjects (real 161×197×161 label maps, ~3.7 sessions each) measured by the
 package's subject job, without Snakemake, in one run:
 
-- in threads: brain_atrophy.measure.job.run_in_process in one thread, then in two, in this
-  process (what the `run:` form of rule subject_volumes does in Snakemake's job threads);
-- as processes: `python -m brain_atrophy.measure.job`, two at a time (what the `shell:` form
-  does, for cluster jobs and --sdm conda/apptainer);
+- as processes: `python -m brain_atrophy.measure.job`, two at a time (rule subject_volumes,
+  under every executor);
+- in one process: the job's measure() on the same arguments, one thread, then two threads
+  (what a process per subject pays over it: the interpreter and imports per subject);
 
-where one thread's time goes (cProfile, cumulative time of the steps), and how np.bincount (the
+where one job's time goes (cProfile, cumulative time of the steps), and how np.bincount (the
 count) scales from one thread to two: it holds Python's global lock.
 
     python benchmarks/subject_jobs.py [--demo-dir demo] [--subjects 100]
@@ -30,7 +31,7 @@ import numpy as np
 from common import REPO
 
 from brain_atrophy import paths
-from brain_atrophy.measure.job import run_in_process
+from brain_atrophy.measure.job import measure, parse_arguments
 
 # The steps of a subject job, as (label, module file, function) in cProfile's statistics.
 STEPS = [
@@ -40,6 +41,11 @@ STEPS = [
     ("QC mosaic drawing", "mosaic.py", "draw_mosaic"),
     ("tables", "tables.py", "write_rows"),
 ]
+
+
+def run_in_process(arguments: list[str]) -> None:
+    """One subject job's work in this process, without its log file."""
+    measure(parse_arguments(arguments[: arguments.index("--log")]))
 
 
 def subject_arguments(demo: Path, out: Path, limit: int) -> list[list[str]]:
@@ -88,7 +94,9 @@ def profile_steps(jobs: list[list[str]]) -> dict[str, float]:
     steps = {label: 0.0 for label, _, _ in STEPS}
     for (file, _, function), (_, _, _, cumulative, _) in stats.items():
         for label, module, name in STEPS:
-            if file.endswith(f"brain_atrophy/{module}") and function == name:
+            if file.endswith(f"brain_atrophy/measure/{module}") or file.endswith(f"brain_atrophy/{module}"):
+                if function != name:
+                    continue
                 steps[label] += cumulative
     jobs_total = [total for (_, _, name), (*_, total, _) in stats.items() if name == "run_in_process"]
     steps["whole job"] = sum(jobs_total)
@@ -132,16 +140,12 @@ def main() -> None:
     bincount_speedup = bincount_in_threads()
     n = len(jobs)
     print(f"{n} demo subjects, {sessions} sessions; per subject:")
-    print(f"  in threads, 1 thread:  {1000 * one_wall / n:.1f} ms wall, {1000 * one_cpu / n:.1f} ms CPU")
+    print(f"  as processes, 2 at a time (the pipeline): {1000 * process_wall / n:.1f} ms wall")
     print(
-        f"  in threads, 2 threads: {1000 * two_wall / n:.1f} ms wall "
-        f"({one_wall / two_wall:.2f}x one thread), {1000 * two_cpu / n:.1f} ms CPU"
+        f"  in one process, 1 thread: {1000 * one_wall / n:.1f} ms wall, {1000 * one_cpu / n:.1f} ms CPU; "
+        f"2 threads: {1000 * two_wall / n:.1f} ms wall ({process_wall / two_wall:.2f}x less than processes)"
     )
-    print(
-        f"  as processes, 2 at a time: {1000 * process_wall / n:.1f} ms wall "
-        f"({process_wall / two_wall:.2f}x 2 threads)"
-    )
-    print("where one thread's time goes (cProfile, per subject; the whole job includes the rest):")
+    print("where one job's time goes (cProfile, per subject; the whole job includes the rest):")
     for label, seconds in steps.items():
         print(f"  {label}: {1000 * seconds / n:.1f} ms")
     print(f"np.bincount of 2 M uint8 labels, 2 threads against 1: {bincount_speedup:.2f}x")
