@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import yaml
@@ -163,3 +164,57 @@ def tiny_cohort(tmp_path_factory, atlas_path) -> Path:
     out = tmp_path_factory.mktemp("tiny")
     demo.build_demo(out, atlas_path, {"HC": 2, "OCR": 2}, seed=5)
     return out
+
+
+# The default config on tiny_cohort. Paths are relative to the run's directory, so a copy of
+# that directory is a finished run of its own (Snakemake sees the same inputs, nothing reruns);
+# regions.tsv is a copy of the default preset (config/regions/freesurfer.tsv) so a copy can edit it.
+DEFAULT_RUN_CONFIG = """bids_dir: cohort/bids
+segmentation_dir: cohort/derivatives/segmentation
+regions: regions.tsv
+reference_group: HC
+output_dir: out
+"""
+
+
+class FinishedRun(NamedTuple):
+    """A finished run's working directory: cohort/, regions.tsv, config.yaml, out/, .snakemake/."""
+
+    work: Path
+
+    @property
+    def cohort(self) -> Path:
+        return self.work / "cohort"
+
+    @property
+    def out(self) -> Path:
+        return self.work / "out"
+
+    def copy(self, target: Path) -> FinishedRun:
+        """A private copy to change or run in (mtimes kept, so it is finished too)."""
+        return FinishedRun(Path(shutil.copytree(self.work, target, symlinks=True)))
+
+
+def tree_state(root: Path) -> dict[str, tuple[int, int]]:
+    """{relative path: (size, mtime in ns)} of every file under ``root``."""
+    return {
+        str(path.relative_to(root)): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.fixture(scope="session")
+def default_run(tiny_cohort, tmp_path_factory) -> FinishedRun:
+    """The whole pipeline, default config, on tiny_cohort: run once, shared read-only by every
+    test that reads a finished run (those that change or rerun one take ``default_run.copy``)."""
+    work = tmp_path_factory.mktemp("default-run")
+    shutil.copytree(tiny_cohort, work / "cohort")
+    shutil.copy(REPO / "config" / "regions" / "freesurfer.tsv", work / "regions.tsv")
+    (work / "config.yaml").write_text(DEFAULT_RUN_CONFIG)
+    run_snakemake("--configfile", "config.yaml", cwd=work)
+    before = tree_state(work)
+    yield FinishedRun(work)
+    # root ignores permission bits, so a test writing into the shared run is caught here instead
+    changed = sorted(set(before.items()) ^ set(tree_state(work).items()))
+    assert not changed, f"a test changed the shared default run: {changed[:10]}"

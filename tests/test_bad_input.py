@@ -1,26 +1,38 @@
-"""Bad inputs through real Snakemake runs: a clear error naming the file, nothing partial left."""
+"""Bad inputs: each image fault named by the subject job, and through real Snakemake runs a clear
+error naming the file, nothing partial left."""
 
 import gzip
 import json
 import shutil
 import struct
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
-from conftest import cohort_config, run_snakemake
+from conftest import REPO, cohort_config, run_snakemake
 from helpers import write_image
 
+from brain_atrophy.errors import InputError
+from brain_atrophy.measure.subject import process_subject
 from brain_atrophy.tables import read_frame
 
-pytestmark = pytest.mark.slow
-
 BAD_SUBJECT = "OCR01"
+OTHER_SUBJECTS = ("HC01", "HC02", "OCR02")
+slow = pytest.mark.slow  # a real Snakemake run
 
 
 @pytest.fixture
 def cohort(tiny_cohort, tmp_path):
     return shutil.copytree(tiny_cohort, tmp_path / "cohort")
+
+
+@pytest.fixture
+def bad_subject_images(tiny_cohort, tmp_path):
+    """A cohort folder holding only the bad subject's segmentations: what the image faults damage."""
+    folder = f"derivatives/segmentation/sub-{BAD_SUBJECT}"
+    shutil.copytree(tiny_cohort / folder, tmp_path / "cohort" / folder)
+    return tmp_path / "cohort"
 
 
 def label_image(cohort, subject=BAD_SUBJECT, session="w24"):
@@ -142,6 +154,30 @@ def t1w_on_another_grid(cohort):
     return path, "T1w grid"
 
 
+def measure_bad_subject(cohort, subject_dir):
+    """The subject job's work, in-process, on the bad subject's label images and the T1w images
+    beside them (the workflow's default inputs for it)."""
+    folders = sorted((cohort / "derivatives" / "segmentation" / f"sub-{BAD_SUBJECT}").glob("ses-*/anat"))
+
+    def by_session(suffix):
+        return {f.parent.name[4:]: path for f in folders for path in f.glob(f"*_{suffix}.nii.gz")}
+
+    process_subject(
+        subject=BAD_SUBJECT,
+        images=by_session("dseg"),
+        region_tsv=REPO / "config" / "regions" / "freesurfer.tsv",
+        subject_dir=subject_dir,
+        t1w_images=by_session("T1w"),
+    )
+
+
+def test_the_undamaged_subject_measures(bad_subject_images, tmp_path):
+    # the harness the image faults go through: without damage it measures every session
+    measure_bad_subject(bad_subject_images, tmp_path / "out")
+    volumes = read_frame(tmp_path / "out" / "anat" / f"sub-{BAD_SUBJECT}_volumes.tsv")
+    assert volumes["session_id"].nunique() == len(list(bad_subject_images.rglob("*_dseg.nii.gz")))
+
+
 @pytest.mark.parametrize(
     "damage",
     [
@@ -156,8 +192,18 @@ def t1w_on_another_grid(cohort):
         infinite_voxels,
     ],
 )
-def test_subject_fault_stops_with_a_clear_message(cohort, tmp_path, damage):
-    bad_file, fault = damage(cohort)
+@pytest.mark.filterwarnings("ignore:Extension size:UserWarning")  # nibabel, reading not_an_image's header
+def test_image_fault_is_an_input_error_naming_the_file_and_the_fault(bad_subject_images, tmp_path, damage):
+    bad_file, fault = damage(bad_subject_images)
+    with pytest.raises(InputError) as raised:
+        measure_bad_subject(bad_subject_images, tmp_path / "out")
+    assert raised.value.source == str(bad_file)
+    assert str(bad_file) in str(raised.value) and fault in str(raised.value)
+
+
+@slow
+def test_subject_fault_stops_the_run_with_a_clear_message(cohort, tmp_path):
+    bad_file, fault = truncated(cohort)
     result, out, text = run(cohort, tmp_path)
     assert result.returncode != 0
     message = [line for line in text.splitlines() if line.startswith("brain-atrophy: ERROR")]
@@ -167,6 +213,7 @@ def test_subject_fault_stops_with_a_clear_message(cohort, tmp_path, damage):
     assert not (out / "group" / "rates_by_group.tsv").exists()
 
 
+@slow
 @pytest.mark.parametrize(
     "damage", [unparsable_acq_time, missing_sessions_row, missing_acq_time, duplicate_acq_time]
 )
@@ -184,16 +231,25 @@ def test_time_fault_stops_the_group_step_with_a_clear_message(cohort, tmp_path, 
     assert not (out / "group" / "rates_by_group.tsv").exists()
 
 
+@slow
 def test_keep_going_finishes_everyone_else_and_reports_who_was_left_out(cohort, tmp_path):
     bad_file, fault = non_integral(cohort)
     result, out, text = run(cohort, tmp_path, "--keep-going")
     assert result.returncode != 0  # the final check keeps the failure visible
-    for subject in ("HC01", "HC02", "OCR02"):
+    errors = [line for line in text.splitlines() if line.startswith("brain-atrophy: ERROR")]
+    # the bad subject's job says it once; the final check once more, for the whole run
+    said = [line for line in errors if "(subject left out, --keep-going)" in line]
+    assert len(said) == 1 and str(bad_file.relative_to(cohort)) in said[0] and fault in said[0], text
+    final = [line for line in errors if line not in said]
+    assert len(final) == 1 and "1 subject(s) left out for bad inputs" in final[0], text
+    for subject in OTHER_SUBJECTS:
         assert (out / f"sub-{subject}" / "anat" / f"sub-{subject}_volumes.tsv").is_file()
-    # the bad subject's directory holds only the record of its fault: no volumes
-    assert [p.name for p in (out / f"sub-{BAD_SUBJECT}").iterdir() if not p.name.startswith(".")] == [
-        f"sub-{BAD_SUBJECT}_errors.tsv"
-    ]
+    for table in ("volumes.tsv", "subject_rates.tsv", "rates_by_group.tsv", "group_differences.tsv"):
+        assert (out / "group" / table).is_file(), table
+    # the bad subject's folder holds only the record of its fault (Snakemake's own marker aside)
+    folder = out / f"sub-{BAD_SUBJECT}"
+    left = [p.relative_to(folder) for p in folder.rglob("*") if not p.name.startswith(".snakemake")]
+    assert left == [Path(f"sub-{BAD_SUBJECT}_errors.tsv")]
     rates = (out / "group" / "rates_by_group.tsv").read_text()
     assert "OCR" in rates
     excluded = (out / "group" / "excluded.tsv").read_text()
@@ -204,6 +260,7 @@ def test_keep_going_finishes_everyone_else_and_reports_who_was_left_out(cohort, 
     assert f"sub-{BAD_SUBJECT}" not in volumes and "sub-OCR02" in volumes
 
 
+@slow
 def test_config_exclusions_leave_cached_volumes_in_place(cohort, tmp_path):
     exclude = [{"participant_id": "sub-HC02", "reason": "withdrew consent"},
                {"participant_id": "OCR01", "session_id": "w24", "reason": "motion"}]  # fmt: skip
@@ -213,11 +270,12 @@ def test_config_exclusions_leave_cached_volumes_in_place(cohort, tmp_path):
     excluded = (out / "group" / "excluded.tsv").read_text()
     assert "sub-HC02\t\tconfig exclude\twithdrew consent" in excluded
     assert "sub-OCR01\tses-w24\tconfig exclude\tmotion" in excluded
-    rates = (out / "group" / "rates_by_group.tsv").read_text().splitlines()
-    hc = [line for line in rates if line.split("\t")[1] == "HC"]
-    assert all(line.split("\t")[5] == "1" for line in hc)  # n_subjects: HC01 only
+    rates = read_frame(out / "group" / "rates_by_group.tsv")
+    hc = rates[rates["group"] == "HC"]
+    assert len(hc) > 0 and (hc["n_subjects"] == 1).all()  # HC01 only
 
 
+@slow
 def test_participant_without_group(cohort, tmp_path):
     path = cohort / "bids" / "participants.tsv"
     lines = [line for line in path.read_text().splitlines() if not line.startswith(f"sub-{BAD_SUBJECT}\t")]
@@ -228,12 +286,14 @@ def test_participant_without_group(cohort, tmp_path):
     assert not (out / "group" / "rates_by_group.tsv").exists()
 
 
+@slow
 def test_unknown_reference_group(cohort, tmp_path):
     result, _, text = run(cohort, tmp_path, reference_group="Placebo")
     assert result.returncode != 0
     assert "reference_group 'Placebo' is not a group" in text and "HC, OCR" in text
 
 
+@slow
 @pytest.mark.parametrize(
     "config, fault",
     [
@@ -249,6 +309,7 @@ def test_invalid_config_is_refused_before_running(cohort, tmp_path, config, faul
     assert not out.exists()
 
 
+@slow
 def test_regions_named_through_the_top_level_dseg_tsv(cohort, tmp_path):
     lookup = "index\tname\n10\tLeft-Thalamus\n49\tRight-Thalamus\n7\tLeft-Cerebellum-White-Matter\n"
     (cohort / "derivatives" / "segmentation" / "dseg.tsv").write_text(lookup)
@@ -256,13 +317,14 @@ def test_regions_named_through_the_top_level_dseg_tsv(cohort, tmp_path):
     table.write_text("region\tlabels\nthalamus\tLeft-Thalamus Right-Thalamus\nthalamus_by_code\t10 49\n")
     result, out, text = run(cohort, tmp_path, regions=str(table))
     assert result.returncode == 0, text
-    volumes = (out / "group" / "volumes.tsv").read_text().splitlines()
-    by_name = [line.split("\t")[5] for line in volumes if "\tthalamus\t" in line]
-    by_code = [line.split("\t")[5] for line in volumes if "\tthalamus_by_code\t" in line]
+    volumes = read_frame(out / "group" / "volumes.tsv")
+    by_name = volumes.loc[volumes["region"] == "thalamus", "volume_mm3"].tolist()
+    by_code = volumes.loc[volumes["region"] == "thalamus_by_code", "volume_mm3"].tolist()
     n_sessions = len(list((cohort / "derivatives" / "segmentation").glob("sub-*/ses-*")))
     assert by_name == by_code and len(by_name) == n_sessions
 
 
+@slow
 def test_sessions_listed_out_of_order_are_timed_by_date(cohort, tmp_path):
     reference, out_reference, text = run(cohort, tmp_path / "in-order")
     assert reference.returncode == 0, text
@@ -275,6 +337,7 @@ def test_sessions_listed_out_of_order_are_timed_by_date(cohort, tmp_path):
         assert (out / "group" / table).read_text() == (out_reference / "group" / table).read_text()
 
 
+@slow
 def test_non_bids_label_in_the_tree_is_refused_before_anything_runs(cohort, tmp_path):
     segmentation = cohort / "derivatives" / "segmentation"
     (segmentation / "sub-OCR01").rename(segmentation / "sub-OCR01;rm -rf ~")
@@ -285,6 +348,7 @@ def test_non_bids_label_in_the_tree_is_refused_before_anything_runs(cohort, tmp_
     assert not out.exists()
 
 
+@slow
 @pytest.mark.parametrize(
     "table, fault",
     [
@@ -302,6 +366,7 @@ def test_malformed_region_table_stops_naming_the_table(cohort, tmp_path, table, 
     assert not (out / "group" / "rates_by_group.tsv").exists()
 
 
+@slow
 def test_region_absent_from_every_image_is_reported_not_fatal(cohort, tmp_path):
     path = tmp_path / "regions.tsv"
     path.write_text("region\tlabels\nthalamus\t10 49\nnowhere\t9999\n")

@@ -6,8 +6,9 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import cohort_config, require_or_skip, run_snakemake
+from conftest import require_or_skip
 
+from brain_atrophy import paths
 from brain_atrophy.report import derivatives
 
 pytestmark = pytest.mark.slow
@@ -45,17 +46,8 @@ def assert_valid(dataset) -> list[dict]:
     return issues
 
 
-@pytest.fixture(scope="module")
-def pipeline_run(tiny_cohort, tmp_path_factory):
-    work = tmp_path_factory.mktemp("validated")
-    out = work / "results"
-    run_snakemake(*cohort_config(tiny_cohort, out), cwd=work)
-    return tiny_cohort, out
-
-
-def test_pipeline_output_is_a_valid_bids_derivatives_dataset(pipeline_run):
-    _, out = pipeline_run
-    assert_valid(out)
+def test_pipeline_output_is_a_valid_bids_derivatives_dataset(default_run):
+    assert_valid(default_run.out)
 
 
 def test_demo_raw_dataset_is_valid(tiny_cohort):
@@ -68,11 +60,10 @@ def test_demo_segmentation_derivatives_are_valid(tiny_cohort):
     assert_valid(tiny_cohort / "derivatives" / "segmentation")
 
 
-def test_validator_flags_what_the_bidsignore_hides(pipeline_run, tmp_path):
+def test_validator_flags_what_the_bidsignore_hides(default_run, tmp_path):
     """The .bidsignore is what makes the output pass: without it, or without the sidecars in it,
     the same tree has errors; with it, a --keep-going error record passes too."""
-    _, out = pipeline_run
-    copy = shutil.copytree(out, tmp_path / "results")
+    copy = shutil.copytree(default_run.out, tmp_path / "results")
     (copy / "sub-HC01" / "sub-HC01_errors.tsv").write_text("participant_id\tfile\tfault\nsub-HC01\tx\ty\n")
     assert_valid(copy)
 
@@ -89,9 +80,9 @@ def test_validator_flags_what_the_bidsignore_hides(pipeline_run, tmp_path):
     assert "/sub-HC01/ses-w00/anat/sub-HC01_ses-w00_volumes.tsv" in flagged
 
 
-def test_one_top_level_sidecar_describes_every_volume_table(pipeline_run):
-    _, out = pipeline_run
-    volumes = json.loads((out / derivatives.VOLUMES_SIDECAR).read_text(encoding="utf-8"))
+def test_one_top_level_sidecar_describes_every_volume_table(default_run):
+    out = default_run.out
+    volumes = json.loads((out / paths.VOLUMES_SIDECAR).read_text(encoding="utf-8"))
     tables = sorted(out.glob("sub-*/ses-*/anat/*_volumes.tsv")) + sorted(out.glob("sub-*/anat/*_volumes.tsv"))
     assert len(tables) > 4
     for table in tables:

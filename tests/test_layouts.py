@@ -23,11 +23,11 @@ def freesurfer_long_tree(cohort, subjects_dir):
     (subjects_dir / "fsaverage").mkdir()  # other FreeSurfer folders are ignored
 
 
-def test_freesurfer_longitudinal_layout_measures_like_bids(tiny_cohort, tmp_path):
-    cohort = shutil.copytree(tiny_cohort, tmp_path / "cohort")
+def test_freesurfer_longitudinal_layout_measures_like_bids(default_run, tmp_path):
+    """The default run's cohort as FreeSurfer's longitudinal stream leaves it: same volumes."""
+    cohort = shutil.copytree(default_run.cohort, tmp_path / "cohort")
     freesurfer_long_tree(cohort, tmp_path / "subjects")
-    bids_out, fs_out = tmp_path / "bids_out", tmp_path / "fs_out"
-    run_snakemake(*cohort_config(cohort, bids_out), cwd=tmp_path)
+    bids_out, fs_out = default_run.out, tmp_path / "fs_out"
     fs_config = cohort_config(
         cohort, fs_out, segmentation_dir=str(tmp_path / "subjects"), segmentation_layout="freesurfer_long"
     )

@@ -23,11 +23,10 @@ def spreadsheet(path, text):
 
 
 @pytest.fixture(scope="module")
-def reference(tiny_cohort, tmp_path_factory):
-    """The cohort as generated (time in sessions.tsv acq_time) and its group volume table."""
-    work = tmp_path_factory.mktemp("reference")
-    run_snakemake(*cohort_config(tiny_cohort, work / "out"), cwd=work)
-    return tiny_cohort, read_frame(work / "out" / "group" / "volumes.tsv")
+def reference(default_run):
+    """The cohort as generated (time in sessions.tsv acq_time) and its group volume table, from
+    the session's default run."""
+    return default_run.cohort, read_frame(default_run.out / "group" / "volumes.tsv")
 
 
 def sessions_of(cohort):

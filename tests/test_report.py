@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import cohort_config, require_or_skip, run_snakemake
+from conftest import require_or_skip, run_snakemake
 from matplotlib import image as mpimg
 
 from brain_atrophy.tables import read_frame
@@ -21,12 +21,11 @@ FIGURES = [
 
 
 @pytest.fixture(scope="module")
-def report(tiny_cohort, tmp_path_factory):
-    work = tmp_path_factory.mktemp("report")
-    config = cohort_config(shutil.copytree(tiny_cohort, work / "cohort"), work / "out")
-    run_snakemake(*config, cwd=work)
-    run_snakemake("--report", "report.html", *config, cwd=work)
-    return work
+def report(default_run, tmp_path_factory):
+    """A copy of the default run (--report writes into its directory) with its report.html."""
+    run = default_run.copy(tmp_path_factory.mktemp("report") / "run")
+    run_snakemake("--report", "report.html", "--configfile", "config.yaml", cwd=run.work)
+    return run.work
 
 
 def test_run_writes_figures_qc_and_methods(report):
