@@ -54,6 +54,11 @@ rule group_statistics:
             caption="../report/subject_effects.rst",
             category="Tables",
         ),
+        icv_drift=report(
+            paths.group_table(OUT, "icv_drift"),
+            caption="../report/tables.rst",
+            category="Quality control",
+        ),
         description=paths.group_file(OUT, "analysis.json"),
         excluded=report(
             paths.group_table(OUT, "excluded"),
@@ -73,6 +78,7 @@ rule group_statistics:
         confidence_level=config["confidence_level"],
         correction=config["correction"],
         window=config["window"],
+        outcome=config["outcome"],
         power=config["power"],
         exclude=config["exclude"],
         segmentation_dir=config["segmentation_dir"],

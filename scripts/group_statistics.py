@@ -14,7 +14,7 @@ from brain_atrophy.tables import write_frame
 
 TABLES = [
     "volumes", "subject_rates", "rates_by_group", "group_differences", "pairwise_differences",
-    "sensitivity", "power", "excluded", "acquisitions", "scanner_effects", "subject_effects",
+    "sensitivity", "power", "excluded", "acquisitions", "scanner_effects", "subject_effects", "icv_drift",
 ]  # fmt: skip
 
 
@@ -30,6 +30,8 @@ def settings_from(params) -> Settings:
         window_start_weeks=window["start_weeks"],
         window_end_weeks=window.get("end_weeks"),
         rebaseline=window["rebaseline"],
+        window_groups=tuple(window["groups"]) if window.get("groups") is not None else None,
+        outcome=params.outcome,
         power_alpha=study["alpha"],
         power_target=study["power"],
         power_reductions=tuple(study["reductions"]),
@@ -83,6 +85,8 @@ def main(smk):
     for name in TABLES:
         write_frame(tables[name], smk.output[name])
     Path(smk.output.description).write_text(json.dumps(tables["description"], indent=2) + "\n")
+    for warning in tables["description"]["warnings"]:
+        console(f"brain-atrophy: WARNING: {warning}")
     scanners = tables["description"]["scanner_adjustment"]
     if scanners["adjusted"] is False and len(scanners["acquisitions"]) > 1 and scanners["mode"] != "false":
         # loud: rates may carry scanner steps

@@ -106,7 +106,9 @@ def test_window_and_structure_are_written_into_the_description(three_regions):
     volumes, participants = three_regions
     settings = Settings("HC", window_start_weeks=24, rebaseline=True)
     description = model_rates(volumes, participants, ["r0"], settings)["description"]
-    assert description["window"] == {"start_weeks": 24, "end_weeks": None, "rebaseline": True}
+    window = description["window"]
+    assert (window["start_weeks"], window["end_weeks"], window["rebaseline"]) == (24, None, True)
+    assert window["groups"] == description["groups"]  # no window.groups: it applies to every group
     assert description["regions"]["r0"]["model"] in mixed.STRUCTURES
 
 

@@ -1,5 +1,8 @@
 """The report: figures, QC and methods from a real run, opened in a real headless browser."""
 
+import html
+import json
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -106,36 +109,116 @@ def html_table(dom: str, table_id: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=header)
 
 
-def test_the_report_page_opens_on_the_answer_in_a_headless_browser(report, tmp_path):
-    """output_dir/report.html: its front shows the rates table, with the numbers of
-    rates_by_group.tsv, the differences, the study's size and the subjects' sections."""
+FRONT_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+    "--no-first-run", "--disable-component-update", "--disable-sync", "--window-size=1200,900",
+    "--virtual-time-budget=5000",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def front_page(report, tmp_path_factory):
+    """output_dir/report.html's DOM as headless Chromium has it, and the browser's command line."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     require_or_skip(browser is not None, "Chromium is not installed", "BRAIN_ATROPHY_REQUIRE_BROWSER")
+    command = [browser, *FRONT_FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('profile')}"]
     page = report / "out" / "report.html"
-    flags = [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
-        "--no-first-run", "--disable-component-update", "--disable-sync", "--window-size=1200,900",
-        "--virtual-time-budget=5000", f"--user-data-dir={tmp_path / 'profile'}",
-    ]  # fmt: skip
     dom = subprocess.run(
-        [browser, *flags, "--dump-dom", page.as_uri()],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [*command, "--dump-dom", page.as_uri()], check=True, capture_output=True, text=True, timeout=120
     ).stdout
-    shown = html_table(dom, "rates")
-    rates = read_frame(report / "out" / "group" / "rates_by_group.tsv")
-    assert list(shown["region"]) == list(rates["region"]) and list(shown["group"]) == list(rates["group"])
-    assert list(shown["rate %/yr"]) == [f"{v:.2f}" for v in rates["rate_pct_per_year"]]
-    assert list(shown["CI low"]) == [f"{v:.2f}" for v in rates["ci_low"]]
-    assert list(shown["CI high"]) == [f"{v:.2f}" for v in rates["ci_high"]]
+    return dom, command
+
+
+def p_shown(p) -> str:
+    """A p-value as the page must print it: below 0.001 as '< 0.001', never 0.000."""
+    return "n/a" if pd.isna(p) else "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def test_the_report_page_opens_on_the_answer_in_a_headless_browser(report, front_page, tmp_path):
+    """output_dir/report.html: its front shows the rates and differences tables, the study's size,
+    and the subjects' sections after them."""
+    dom, command = front_page
     assert dom.index('id="rates"') < dom.index('class="subject"')  # the answer comes first
     assert 'id="differences"' in dom and "4 subjects" in dom and "sessions flagged" in dom
     assert dom.count('class="subject"') == 4 and dom.count("<svg") == 4 * 5
     shot = tmp_path / "front.png"
+    page = report / "out" / "report.html"
     subprocess.run(
-        [browser, *flags, f"--screenshot={shot}", page.as_uri()], check=True, capture_output=True, timeout=120
+        [*command, f"--screenshot={shot}", page.as_uri()], check=True, capture_output=True, timeout=120
     )
     pixels = mpimg.imread(shot)[..., :3]
     assert np.mean(pixels.mean(axis=-1) < 0.9) > 0.02  # the first screen holds text and tables
+
+
+def test_the_front_page_numbers_equal_the_tables_in_the_region_tables_order(report, front_page):
+    """Rates, differences, their CIs and p-values as the page rounds them, regions in analysis.json's
+    order; no p-value reads 0.000, one below 0.001 reads '< 0.001'."""
+    dom, _ = front_page
+    group = report / "out" / "group"
+    regions = list(json.loads((group / "analysis.json").read_text())["regions"])
+    for table_id, name, value_column, digits in (
+        ("rates", "rates_by_group", "rate %/yr", 2),
+        ("differences", "group_differences", "difference %/yr", 3),
+    ):
+        shown, table = html_table(dom, table_id), read_frame(group / f"{name}.tsv")
+        unlisted = [r for r in dict.fromkeys(table["region"]) if r not in regions]
+        assert (
+            list(dict.fromkeys(shown["region"]))
+            == [r for r in regions if r in set(table["region"])] + unlisted
+        )
+        assert sorted(zip(shown["region"], shown["group"], strict=True)) == sorted(
+            zip(table["region"], table["group"], strict=True)
+        )
+        shown = shown.set_index(["region", "group"])
+        for _, row in table.iterrows():
+            cells = shown.loc[(row["region"], row["group"])]
+            value = row["rate_pct_per_year" if name == "rates_by_group" else "difference_pct_per_year"]
+            assert cells[value_column] == f"{value:.{digits}f}"
+            assert cells["CI low"] == f"{row['ci_low']:.{digits}f}"
+            assert cells["CI high"] == f"{row['ci_high']:.{digits}f}"
+            if name == "group_differences":
+                assert cells["p"] == p_shown(row["p_value"]) and cells["p (FDR)"] == p_shown(row["p_fdr"])
+                assert "0.000" not in (cells["p"], cells["p (FDR)"])
+    if 'id="scanner-steps"' in dom:
+        steps = read_frame(group / "scanner_effects.tsv")
+        assert sorted(html_table(dom, "scanner-steps")["p"]) == sorted(map(p_shown, steps["p_value"]))
+    # each subject's rows and plots, too
+    sections = re.findall(r'<section class="subject" id="([^"]+)">(.*?)</section>', dom, re.S)
+    assert sections
+    for subject, section in sections:
+        shown = list(html_table(dom, f"effects-{subject}")["region"])
+        assert shown == [r for r in regions if r in shown] + [r for r in shown if r not in regions]
+        assert re.findall(r'<svg [^>]*aria-label="([^"]+)"', section) == shown, subject
+
+
+def test_the_front_page_lists_the_faster_subjects_by_region(report, front_page):
+    """The per-region list of subjects faster than the reference group: its counts are
+    subject_effects.tsv's, regions in the region table's order, subjects linked to their sections."""
+    dom, _ = front_page
+    group = report / "out" / "group"
+    description = json.loads((group / "analysis.json").read_text())
+    effects = read_frame(group / "subject_effects.tsv")
+    faster = effects[effects["exceeds_reference"].fillna(False).astype(bool)]
+    counts = faster.groupby("region")["participant_id"].nunique()
+    if counts.empty:
+        assert 'id="exceeding"' not in dom
+        heading = f"faster than the reference group</b> ({description['reference_group']}): none"
+        assert heading in re.sub(r"\s+", " ", dom)
+        return
+    shown = html_table(dom, "exceeding")
+    assert list(shown["region"]) == [r for r in description["regions"] if r in counts.index]
+    assert list(shown["n subjects"]) == [str(counts[r]) for r in shown["region"]]
+    for subject in faster["participant_id"].unique():
+        assert f'href="#{subject}"' in dom and f'id="{subject}"' in dom
+
+
+def test_the_front_page_says_the_outcome_and_shows_the_warnings(report, front_page):
+    """What analysis.json says was modelled, and each of its warnings, on the front page."""
+    dom, _ = front_page
+    description = json.loads((report / "out" / "group" / "analysis.json").read_text())
+    front = dom[: dom.index('id="rates"')]
+    assert ("Outcome:</b> region volume." in front) == (description.get("outcome") == "volume")
+    assert ("fraction of intracranial volume" in front) == (description.get("outcome") == "icv_fraction")
+    for warning in description.get("warnings") or []:
+        assert html.escape(warning, quote=False) in front
+    assert front.count('class="warning"') >= len(description.get("warnings") or [])

@@ -17,6 +17,8 @@ slope_covariates <- if (length(args) >= 7 && args[7] != "-") strsplit(args[7], "
 reference_scanner <- if (length(args) >= 8 && args[8] != "-") args[8] else NA
 random <- switch(structure, unstructured = "(years | participant_id)", uncorrelated = "(years || participant_id)",
                  intercept = "(1 | participant_id)")
+# the participants' columns come from participants.tsv (the group table also carries group)
+volumes <- volumes[, setdiff(names(volumes), setdiff(names(participants), "participant_id"))]
 data <- merge(volumes, participants, by = "participant_id")
 groups <- c(reference, sort(setdiff(unique(data$group), reference)))
 data$group <- factor(data$group, levels = groups)

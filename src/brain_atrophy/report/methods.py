@@ -27,6 +27,34 @@ def _join(items) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def _window_text(description: dict) -> str:
+    """Which scans were analysed, per group when the window applies to some groups only."""
+    window = description["window"]
+    if not window["start_weeks"] and window["end_weeks"] is None:
+        return "All scans were analysed. "
+    end = f" to week {window['end_weeks']:g}" if window["end_weeks"] is not None else ""
+    rebaselined = (
+        ", each subject re-baselined at its first scan in that window" if window["rebaseline"] else ""
+    )
+    windowed = window.get("groups") or description["groups"]
+    others = [g for g in description["groups"] if g not in windowed]
+    if not others:
+        return f"Scans from week {window['start_weeks']:g}{end} on study were analysed{rebaselined}. "
+    return (
+        f"For {_join(windowed)}, scans from week {window['start_weeks']:g}{end} on study were analysed"
+        f"{rebaselined} (leaving out the first weeks' pseudo-atrophy); for {_join(others)}, every scan. "
+    )
+
+
+def _outcome_text(description: dict) -> str:
+    if description.get("outcome") != "icv_fraction":
+        return ""
+    return (
+        "The outcome was each region's volume as a fraction of the same session's intracranial volume "
+        f"(ICV: {description.get('outcome_icv_source', 'n/a')}); rates are % per year of that fraction. "
+    )
+
+
 def methods_text(description: dict, rates: pd.DataFrame, regions: dict, software: dict) -> str:
     counts = rates.drop_duplicates("group").set_index("group")
     first_region = rates.dropna(subset=["n_subjects"])["region"].iloc[0]
@@ -35,14 +63,7 @@ def methods_text(description: dict, rates: pd.DataFrame, regions: dict, software
         f"{int(per_group.loc[g, 'n_subjects'])} {g} subjects ({int(per_group.loc[g, 'n_sessions'])} sessions)"
         for g in counts.index
     )
-    window = description["window"]
-    if window["start_weeks"] or window["end_weeks"] is not None:
-        end = f" to week {window['end_weeks']:g}" if window["end_weeks"] is not None else ""
-        window_text = f"Scans from week {window['start_weeks']:g}{end} on study were analysed" + (
-            ", each subject re-baselined at its first scan in that window. " if window["rebaseline"] else ". "
-        )
-    else:
-        window_text = "All scans were analysed. "
+    window_text = _window_text(description)
     covariates = description["covariates"] + [
         c for c in description["slope_covariates"] if c not in description["covariates"]
     ]
@@ -74,6 +95,7 @@ def methods_text(description: dict, rates: pd.DataFrame, regions: dict, software
         description["correction"]
     ]
     level = round(100 * description["confidence_level"])
+    outcome_term = "volume/ICV" if description.get("outcome") == "icv_fraction" else "volume"
     return (
         "## Methods\n\n"
         f"Regional brain volumes were measured with brain-atrophy {software['brain-atrophy']} "
@@ -84,7 +106,8 @@ def methods_text(description: dict, rates: pd.DataFrame, regions: dict, software
         f"Regions: {region_text}. "
         f"{window_text}"
         f"Time was measured in years from each subject's first scan ({_time_text(description)}). "
-        "For each region, 100·ln(volume) was modelled with a linear mixed-effects model fitted by "
+        f"{_outcome_text(description)}"
+        f"For each region, 100·ln({outcome_term}) was modelled with a linear mixed-effects model fitted by "
         "restricted maximum likelihood, with a fixed intercept and slope on time for each group"
         f"{covariate_text}, and a random intercept and random slope on time per subject with an "
         "unstructured covariance (falling back to uncorrelated random effects, then a random intercept "
@@ -95,7 +118,7 @@ def methods_text(description: dict, rates: pd.DataFrame, regions: dict, software
         "degrees of freedom. "
         f"{_scanner_text(description)}"
         f"P-values were corrected across regions and contrasts with the {correction} procedure. "
-        "Per-subject rates (least-squares slopes of ln(volume)) were compared between groups with "
+        f"Per-subject rates (least-squares slopes of ln({outcome_term})) were compared between groups with "
         "Welch's t-test and an ANCOVA as a sensitivity analysis.\n"
     )
 

@@ -1,14 +1,15 @@
 """The study's report page, ``report.html`` in the output dataset: it opens on the answer.
 
-First what a reader came for, without a click: the study's size and follow-up, the group
-rates and differences per region (table and forest plot), the acquisitions and whether the
-model adjusted for them, how many sessions QC flagged, and which subjects lose volume faster
-than the reference group. Then one section per subject (those exceeding the reference group or
+First what a reader came for, without a click: the study's size and follow-up, the outcome
+modelled and which sessions each group contributes, the run's warnings, the group rates and
+differences per region (table and forest plot), the acquisitions and whether the model adjusted
+for them, how many sessions QC flagged, and which subjects lose volume faster than the reference
+group, region by region. Then one section per subject (those exceeding the reference group or
 flagged by QC first): its trajectory per region with its own predicted line and its group's line
-and band, its row of subject_effects.tsv, and its QC mosaic. The page is the jinja2 template
-``templates/page.html``; this module prepares what it shows. Plots are inline SVG
-(:mod:`.svg`); the group forest plot is embedded; QC mosaics are linked relative to the page,
-which lives at the dataset's root.
+and band, its row of subject_effects.tsv, and its QC mosaic. Regions appear in the region
+table's order throughout. The page is the jinja2 template ``templates/page.html``; this module
+prepares what it shows. Plots are inline SVG (:mod:`.svg`); the group forest plot is embedded;
+QC mosaics are linked relative to the page, which lives at the dataset's root.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ STYLE = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
 table { border-collapse: collapse; margin: 0.6em 0 1.2em; font-size: 0.9em; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; }
-th:first-child, td:first-child, td.text { text-align: left; }
+th:first-child, td:first-child, th.text, td.text { text-align: left; }
 .answer { background: #f6f8fa; padding: 0.8em 1.2em; border-left: 4px solid #1f77b4; }
 .warning { background: #fff4e5; padding: 0.6em 1em; border-left: 4px solid #e67e00; }
 .subject { border-top: 2px solid #ccc; margin-top: 1.5em; }
@@ -51,6 +52,8 @@ STEP_COLUMNS = {
     "region": "region", "scanner": "acquisition", "reference_scanner": "reference", "step_pct": "step %",
     "ci_low": "CI low", "ci_high": "CI high", "p_value": "p", "n_subjects_spanning": "subjects spanning",
 }  # fmt: skip
+# columns holding p-values: printed by p_text, so that none reads 0.000
+P_COLUMNS = ("p_value", "p_fdr")
 SUBJECT_COLUMNS = {
     "region": "region", "rate_pct_per_year": "rate %/yr", "ci_low": "CI low", "ci_high": "CI high",
     "two_stage_rate_pct_per_year": "two-stage %/yr", "percentile_vs_reference": "percentile vs ref.",
@@ -69,6 +72,14 @@ def fmt(value, digits: int = 2) -> str:
     return f"{float(value):.{digits}f}"
 
 
+def p_text(value) -> str:
+    """A p-value for the page: '< 0.001' below 0.001 (three decimals would print 0.000), three
+    decimals otherwise, n/a for missing."""
+    if value is None or pd.isna(value):
+        return "n/a"
+    return "< 0.001" if float(value) < 0.001 else f"{float(value):.3f}"
+
+
 @cache
 def template() -> jinja2.Template:
     environment = jinja2.Environment(
@@ -77,11 +88,47 @@ def template() -> jinja2.Template:
         undefined=jinja2.StrictUndefined,
     )
     environment.filters["number"] = fmt
+    environment.filters["p_value"] = p_text
+    environment.globals["p_columns"] = P_COLUMNS
     return environment.get_template("page.html")
 
 
 def records(frame: pd.DataFrame) -> list[dict]:
     return frame.to_dict("records")
+
+
+def in_region_order(frame: pd.DataFrame, regions: list[str]) -> pd.DataFrame:
+    """``frame``'s rows with its regions in the order of ``regions`` (the region table's); rows of
+    a region not listed there come last, in their own order. Rows within a region keep theirs."""
+    if "region" not in frame.columns:
+        return frame
+    rank = {region: position for position, region in enumerate(regions)}
+    return frame.sort_values("region", key=lambda column: column.map(rank).fillna(len(rank)), kind="stable")
+
+
+def exceeds(effects: pd.DataFrame) -> pd.Series:
+    """Which rows of subject_effects exceed the reference group (missing counts as not)."""
+    return effects["exceeds_reference"].fillna(False).astype(bool)
+
+
+def exceeding_by_region(effects: pd.DataFrame, regions: list[str], sectioned: set[str]) -> list[dict]:
+    """The subjects faster than the reference group, by region in the region table's order (only
+    regions with some): each region with its count of subjects and its subjects, each subject with
+    the other regions it exceeds in and whether it has a section on the page to link to."""
+    exceeding = in_region_order(effects[exceeds(effects)], regions)
+    regions_of = exceeding.groupby("participant_id", sort=False)["region"].agg(list)
+    by_region = []
+    for region, rows in exceeding.groupby("region", sort=False):
+        subjects = sorted(rows["participant_id"].unique())
+        also = {subject: [other for other in regions_of[subject] if other != region] for subject in subjects}
+        by_region.append(
+            {
+                "region": region,
+                "count": len(subjects),
+                "subjects": [{"id": s, "also": also[s], "linked": s in sectioned} for s in subjects],
+            }
+        )
+    return by_region
 
 
 def study_size(description: dict, volumes: pd.DataFrame) -> str:
@@ -101,6 +148,67 @@ def study_size(description: dict, volumes: pd.DataFrame) -> str:
     )
 
 
+# what the page calls each outcome analysis.json names
+OUTCOMES = {"volume": "region volume", "icv_fraction": "region volume as a fraction of intracranial volume"}
+
+
+def outcome_text(description: dict) -> str | None:
+    """'region volume', or the ICV fraction and where the ICV came from; None when analysis.json
+    does not say (runs from before it recorded the outcome)."""
+    outcome = description.get("outcome")
+    if outcome is None:
+        return None
+    text = OUTCOMES.get(outcome, str(outcome))
+    if outcome == "icv_fraction":
+        source = description.get("outcome_icv_source") or "a source not recorded"
+        text += f" (ICV from {source}); rates are % per year of that fraction"
+    return text
+
+
+def week_number(value) -> str:
+    """24 for 24.0: weeks as the protocol names them."""
+    return f"{float(value):g}"
+
+
+def window_span(window: dict) -> str:
+    """Which sessions the window keeps: 'sessions from week 24 on, rebaselined', 'sessions up to
+    week 96', 'every session'."""
+    start, end = window.get("start_weeks") or 0, window.get("end_weeks")
+    if start and end is not None:
+        span = f"sessions from week {week_number(start)} to week {week_number(end)}"
+    elif start:
+        span = f"sessions from week {week_number(start)} on"
+    elif end is not None:
+        span = f"sessions up to week {week_number(end)}"
+    else:
+        span = "every session"
+    return span + (", rebaselined" if window.get("rebaseline") else "")
+
+
+def window_sessions(description: dict) -> list[str]:
+    """One line per group saying which sessions it contributes, when the window leaves some out
+    (it applies to some groups only, starts after week 0 or ends); none otherwise. Without the
+    window's groups (older analysis.json) it applies to every group; without sessions_by_group the
+    lines carry no counts."""
+    window = description.get("window") or {}
+    groups = list(description.get("groups") or [])
+    windowed = window.get("groups") or groups  # the config naming none: every group
+    trimmed = bool(window.get("start_weeks")) or window.get("end_weeks") is not None
+    if not trimmed and set(groups) <= set(windowed):
+        return []
+    sessions = window.get("sessions_by_group") or {}
+    lines = []
+    for group in groups + [g for g in sessions if g not in groups]:
+        span = window_span(window) if group in windowed else "every session"
+        counts = sessions.get(group)
+        if counts:
+            planned = counts.get("weeks") or []
+            visits = f"; weeks {', '.join(week_number(w) for w in planned)}" if planned else ""
+            span += f" ({counts['n_subjects']} subjects, {counts['n_sessions']} sessions{visits})"
+        lines.append(f"{group}: {span}")
+    return lines
+
+
 def scanner_summary(description: dict) -> dict:
     """What the page says about acquisitions: how many, each with its sessions, and whether the
     model adjusted for them (and why)."""
@@ -118,11 +226,9 @@ def scanner_summary(description: dict) -> dict:
 
 def subject_order(effects: pd.DataFrame, qc: pd.DataFrame) -> list[str]:
     """Subjects exceeding the reference group first, then those with flagged sessions, then the rest."""
-    exceeds = effects.groupby("participant_id")["exceeds_reference"].apply(
-        lambda s: s.fillna(False).astype(bool).any()
-    )
-    flagged = qc.groupby("participant_id")["flagged"].any().reindex(exceeds.index, fill_value=False)
-    order = pd.DataFrame({"exceeds": exceeds, "flagged": flagged}).sort_values(
+    exceeding = exceeds(effects).groupby(effects["participant_id"]).any()
+    flagged = qc.groupby("participant_id")["flagged"].any().reindex(exceeding.index, fill_value=False)
+    order = pd.DataFrame({"exceeds": exceeding, "flagged": flagged}).sort_values(
         ["exceeds", "flagged"], ascending=False, kind="stable"
     )
     return list(order.index)
@@ -143,9 +249,11 @@ def subject_view(
     qc: pd.DataFrame,
     rates: dict[tuple[str, str], pd.Series],
     mosaic: str | None,
+    regions: list[str],
 ) -> dict:
     """A subject's section, from its rows of subject_effects, volumes and qc; ``rates``: each
-    (region, group)'s row of rates_by_group."""
+    (region, group)'s row of rates_by_group; plots and rows in the order of ``regions``."""
+    rows = in_region_order(rows, regions)
     points = volumes[volumes["in_window"] & ~volumes["excluded"]]
     points_by_region = dict(tuple(points.groupby("region", sort=False)))
     plots = []
@@ -158,7 +266,7 @@ def subject_view(
     return {
         "id": subject,
         "group": rows["group"].iloc[0] if len(rows) else "",
-        "exceeds": bool(rows["exceeds_reference"].fillna(False).astype(bool).any()) if len(rows) else False,
+        "exceeds": bool(exceeds(rows).any()),
         "plots": plots,
         "rows": records(rows),
         "flags": list(flags.itertuples(index=False, name=None)),
@@ -171,6 +279,7 @@ def report_page(tables: dict, description: dict, forest_png=None, mosaics: dict 
     volumes (with group), scanner_effects; ``mosaics``: {subject: path relative to the page}."""
     mosaics = mosaics or {}
     effects, qc = tables["subject_effects"], tables["qc"]
+    regions = list(description.get("regions") or {})
     order = subject_order(effects, qc)
     shown = order[:MAX_SUBJECT_SECTIONS]
     per_subject = {name: by_subject(tables[name], shown) for name in ("subject_effects", "volumes", "qc")}
@@ -179,23 +288,29 @@ def report_page(tables: dict, description: dict, forest_png=None, mosaics: dict 
     return template().render(
         style=STYLE,
         study=study_size(description, tables["volumes"]),
+        outcome=outcome_text(description),
+        window_sessions=window_sessions(description),
+        warnings=list(description.get("warnings") or []),
         scanners=scanner_summary(description),
         flagged=int(qc["flagged"].sum()),
         n_qc=len(qc),
         reference_group=description["reference_group"],
-        exceeding=sorted(
-            effects.loc[effects["exceeds_reference"].fillna(False).astype(bool), "participant_id"].unique()
-        ),
-        rates=records(tables["rates_by_group"]),
+        exceeding=exceeding_by_region(effects, regions, set(shown)),
+        n_exceeding=effects.loc[exceeds(effects), "participant_id"].nunique(),
+        rates=records(in_region_order(tables["rates_by_group"], regions)),
         rate_columns=RATE_COLUMNS,
-        differences=records(tables["group_differences"]),
+        differences=records(in_region_order(tables["group_differences"], regions)),
         difference_columns=DIFFERENCE_COLUMNS,
         forest_png=base64.b64encode(Path(forest_png).read_bytes()).decode("ascii") if forest_png else None,
-        scanner_steps=records(steps) if steps is not None and len(steps) else [],
+        scanner_steps=records(in_region_order(steps, regions)) if steps is not None and len(steps) else [],
         step_columns=STEP_COLUMNS,
         subjects=[
             subject_view(
-                s, *(per_subject[n][s] for n in ("subject_effects", "volumes", "qc")), rates, mosaics.get(s)
+                s,
+                *(per_subject[n][s] for n in ("subject_effects", "volumes", "qc")),
+                rates,
+                mosaics.get(s),
+                regions,
             )
             for s in shown
         ],

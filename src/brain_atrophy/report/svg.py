@@ -8,6 +8,12 @@ from html import escape as esc
 import numpy as np
 import pandas as pd
 
+# Plot size and margins (px). The title has a band of its own above the plot area (TOP), so it
+# cannot collide with the top y-axis label; the y-axis labels end left of the axis (LEFT).
+WIDTH, HEIGHT = 220, 160
+LEFT, RIGHT, TOP, BOTTOM = 40, 6, 28, 28
+TITLE_SIZE, LABEL_SIZE = 11, 10
+
 
 def svg_line(x1, y1, x2, y2, style: str) -> str:
     return f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" {style}/>'
@@ -18,7 +24,6 @@ def trajectory_svg(
 ) -> str:
     """One small plot: the subject's volumes as % of its first (dots), the model's line for the
     subject (solid) and its group's line with the CI band (shaded), over its follow-up."""
-    width, height, pad = 220, 150, 28
     points = points.sort_values("years")
     base = points["volume_mm3"].iloc[0]
     years = points["years"].to_numpy(float)
@@ -36,11 +41,13 @@ def trajectory_svg(
     low, high = min(c.min() for c in curves), max(c.max() for c in curves)
     low, high = (low - 0.2, high + 0.2) if high - low < 0.4 else (low, high)
 
+    bottom = HEIGHT - BOTTOM  # the x axis
+
     def x(t):
-        return pad + (width - pad - 6) * t / span
+        return LEFT + (WIDTH - LEFT - RIGHT) * t / span
 
     def y(v):
-        return height - pad + (pad + 6 - height) * (v - low) / (high - low)
+        return bottom - (bottom - TOP) * (v - low) / (high - low)
 
     shapes = []
     if group_rate is not None:
@@ -56,14 +63,16 @@ def trajectory_svg(
         f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="3" fill="#1f77b4"/>'
         for t, v in zip(years, percent, strict=True)
     ]
+    y_label = f'x="{LEFT - 3}" font-size="{LABEL_SIZE}" text-anchor="end"'
     axes = (
-        f'<line x1="{pad}" y1="{height - pad}" x2="{width - 6}" y2="{height - pad}" stroke="#444"/>'
-        f'<line x1="{pad}" y1="6" x2="{pad}" y2="{height - pad}" stroke="#444"/>'
-        f'<text x="{pad}" y="{height - 8}" font-size="10">0</text>'
-        f'<text x="{width - 40}" y="{height - 8}" font-size="10">{span:.1f} y</text>'
-        f'<text x="2" y="14" font-size="10">{high:.1f}%</text>'
-        f'<text x="2" y="{height - pad}" font-size="10">{low:.1f}%</text>'
-        f'<text x="{pad + 4}" y="16" font-size="11" font-weight="bold">{esc(region)}</text>'
+        f'<line x1="{LEFT}" y1="{bottom}" x2="{WIDTH - RIGHT}" y2="{bottom}" stroke="#444"/>'
+        f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{bottom}" stroke="#444"/>'
+        f'<text x="{LEFT}" y="{HEIGHT - 8}" font-size="{LABEL_SIZE}">0</text>'
+        f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - 8}" font-size="{LABEL_SIZE}" text-anchor="end">'
+        f"{span:.1f} y</text>"
+        f'<text {y_label} y="{TOP + 4}">{high:.1f}%</text>'
+        f'<text {y_label} y="{bottom + 4}">{low:.1f}%</text>'
+        f'<text x="4" y="{TOP - 10}" font-size="{TITLE_SIZE}" font-weight="bold">{esc(region)}</text>'
     )
-    label = f'width="{width}" height="{height}" role="img" aria-label="{esc(region)}"'
+    label = f'width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{esc(region)}"'
     return f"<svg {label}>{axes}{''.join(shapes)}</svg>"

@@ -4,6 +4,8 @@ of :mod:`brain_atrophy.stats.group`, and what the run did, for analysis.json."""
 
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 
 from ..errors import InputError
@@ -11,6 +13,9 @@ from ..inputs.acquisitions import DEFAULT_KEYS
 from ..tables import read_frame
 from . import cohort
 from .group import Settings, model_rates
+from .icv_drift import ICV_DRIFT_COLUMNS, drift_warning, icv_drift
+
+log = logging.getLogger(__name__)
 
 
 def analyse(
@@ -54,13 +59,18 @@ def analyse(
         if cohort.ICV_COVARIATE not in participants.columns:
             icv, icv_source = cohort.baseline_icv(volumes)
             participants[cohort.ICV_COVARIATE] = icv.reindex(participants.index)
+    icv, outcome_icv_source = cohort.session_icv(volumes)
+    if settings.outcome == "icv_fraction":
+        volumes = volumes.assign(icv_fraction=volumes["volume_mm3"] / icv)
     analysed, excluded_by_config = cohort.apply_exclusions(volumes, exclusions)
-    windowed = cohort.apply_window(
-        analysed, settings.window_start_weeks, settings.window_end_weeks, settings.rebaseline
-    )
-    if windowed.empty:
-        raise InputError("config", "the analysis window and exclusions leave no sessions")
+    group_of = participants["group"]
+    windowed, warnings = window(analysed, group_of, settings)
     tables = model_rates(windowed, participants, regions, settings, participants_path)
+    drift = icv_drift(*session_rows(analysed, icv), source=outcome_icv_source, level=settings.level)
+    warnings += [w for w in [drift_warning(drift)] if w]
+    for warning in warnings:
+        log.warning("%s", warning)
+    tables["icv_drift"] = pd.DataFrame([drift], columns=ICV_DRIFT_COLUMNS)
     left_out = left_out_rows(
         error_tables, timeless, excluded_by_config, tables["description"]["excluded_subjects"]
     )
@@ -68,11 +78,49 @@ def analyse(
         group=volumes["participant_id"].map(participants["group"]),
         in_window=volumes.index.isin(windowed.index),
         excluded=~volumes.index.isin(analysed.index),
-    )[VOLUME_TABLE_COLUMNS]
+    )[VOLUME_TABLE_COLUMNS + (["icv_fraction"] if settings.outcome == "icv_fraction" else [])]
     tables["acquisitions"] = acquisitions
     tables["excluded"] = pd.DataFrame(left_out, columns=EXCLUDED_COLUMNS)
     tables["description"] = describe_run(tables["description"], left_out, icv_source, volumes, windowed)
+    tables["description"]["window"]["sessions_by_group"] = cohort.window_summary(analysed, windowed, group_of)
+    if settings.outcome == "icv_fraction":
+        tables["description"]["outcome_icv_source"] = outcome_icv_source
+    tables["description"]["icv_drift"] = drift
+    tables["description"]["warnings"] = warnings
     return tables
+
+
+def window(analysed: pd.DataFrame, group_of: pd.Series, settings: Settings) -> tuple[pd.DataFrame, list[str]]:
+    """The sessions in the analysis window (config ``window``, for ``window.groups`` only when
+    given), and the warnings about its design; a window that leaves nothing to model is an
+    InputError."""
+    present = sorted(set(group_of.reindex(analysed["participant_id"].unique()).dropna()))
+    groups = present if settings.window_groups is None else list(settings.window_groups)
+    unknown = [g for g in groups if g not in present]
+    if unknown:
+        raise InputError("config", f"window.groups: no measured subject is in group(s) {', '.join(unknown)}")
+    windowed = cohort.apply_window(
+        analysed,
+        settings.window_start_weeks,
+        settings.window_end_weeks,
+        settings.rebaseline,
+        None if settings.window_groups is None else groups,
+        group_of,
+    )
+    if windowed.empty:
+        raise InputError("config", "the analysis window and exclusions leave no sessions")
+    errors, warnings = cohort.window_check(
+        analysed, windowed, groups, group_of, settings.window_start_weeks, settings.reference_group
+    )
+    if errors:
+        raise InputError("config", "; ".join(errors))
+    return windowed, warnings
+
+
+def session_rows(volumes: pd.DataFrame, icv: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
+    """One row per session (participant_id, years) and its ICV."""
+    first = ~volumes.duplicated(["participant_id", "session_id"])
+    return volumes.loc[first, ["participant_id", "years"]], icv[first]
 
 
 EXCLUDED_COLUMNS = ["participant_id", "session_id", "kind", "reason"]

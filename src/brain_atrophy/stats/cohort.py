@@ -129,17 +129,92 @@ def group_order(groups, reference_group: str, config_name="config") -> list[str]
     return [reference_group] + sorted(g for g in present if g != reference_group)
 
 
-def apply_window(volumes: pd.DataFrame, start_weeks: float, end_weeks: float | None, rebaseline: bool):
+def apply_window(
+    volumes: pd.DataFrame,
+    start_weeks: float,
+    end_weeks: float | None,
+    rebaseline: bool,
+    groups: list[str] | None = None,
+    group_of: pd.Series | None = None,
+):
     """Sessions inside [start, end] weeks on study (since each subject's first scan); with
-    ``rebaseline`` each subject's years count from its first scan inside the window."""
+    ``rebaseline`` each subject's years count from its first scan inside the window. With
+    ``groups`` the window applies to those groups' subjects only (``group_of``: participant →
+    group); the others keep every session."""
     weeks = volumes["years"] * WEEKS_PER_YEAR
     inside = weeks >= start_weeks - 1e-9
     if end_weeks is not None:
         inside &= weeks <= end_weeks + 1e-9
-    kept = volumes[inside]
+    windowed = pd.Series(True, index=volumes.index)
+    if groups is not None:
+        windowed = volumes["participant_id"].map(group_of).isin(groups)
+    kept = volumes[inside | ~windowed]
     if rebaseline:
-        kept = kept.assign(years=kept["years"] - kept.groupby("participant_id")["years"].transform("min"))
+        shift = kept.groupby("participant_id")["years"].transform("min").where(windowed[kept.index], 0.0)
+        kept = kept.assign(years=kept["years"] - shift)
     return kept
+
+
+def window_check(volumes, windowed, groups_windowed: list[str], group_of, start_weeks, reference):
+    """(errors, warnings) about what the window did to each group. An error: a group left with
+    no subject having two sessions. A warning: a window applied to a group with no session
+    between its baseline and ``start_weeks`` (it only loses baselines), or applied to the
+    reference group while another group has such early scans (the reference loses its
+    baselines while the others keep theirs)."""
+    errors, warnings = [], []
+    sessions = windowed.drop_duplicates(["participant_id", "session_id"])
+    per_subject = sessions.groupby("participant_id").size()
+    all_sessions = volumes.drop_duplicates(["participant_id", "session_id"])
+    weeks = all_sessions["years"] * WEEKS_PER_YEAR
+    early = all_sessions[(weeks > 1e-9) & (weeks < start_weeks - 1e-9)]
+    early_groups = set(early["participant_id"].map(group_of))
+    for group in sorted(set(group_of.reindex(all_sessions["participant_id"].unique()).dropna())):
+        members = per_subject[per_subject.index.map(group_of) == group]
+        if not (members >= 2).any():
+            errors.append(
+                f"window: group {group} has no subject with two sessions in the window "
+                f"(start_weeks {start_weeks:g}); leave it out of window.groups or widen the window"
+            )
+    if start_weeks > 0:
+        for group in groups_windowed:
+            if group not in early_groups:
+                warnings.append(
+                    f"window: group {group} has no session between its baseline and week {start_weeks:g}, so "
+                    "the window only removes its baselines (and its longest intervals); leave it out of "
+                    "window.groups"
+                )
+        if reference in groups_windowed and early_groups - {reference}:
+            warnings.append(
+                f"window: applied to the reference group {reference}, which loses its baselines, while "
+                f"{', '.join(sorted(early_groups - {reference}))} have scans before week {start_weeks:g}; "
+                "for pseudo-atrophy, window only the treated groups (window.groups)"
+            )
+    return errors, list(dict.fromkeys(warnings))
+
+
+def window_summary(volumes: pd.DataFrame, windowed: pd.DataFrame, group_of: pd.Series) -> dict:
+    """{group: {n_subjects, n_sessions, weeks}}: which sessions each group contributes, with
+    their weeks on study (before any rebaselining: ``volumes``, whose rows ``windowed`` keeps)
+    rounded to 4-week visits."""
+    sessions = windowed.drop_duplicates(["participant_id", "session_id"])
+    weeks_on_study = volumes.loc[sessions.index, "years"] * WEEKS_PER_YEAR
+    summary = {}
+    for group, rows in sessions.groupby(sessions["participant_id"].map(group_of), sort=True):
+        summary[str(group)] = {
+            "n_subjects": int(rows["participant_id"].nunique()),
+            "n_sessions": int(len(rows)),
+            "weeks": sorted({int(4 * round(w / 4)) for w in weeks_on_study[rows.index]}),
+        }
+    return summary
+
+
+def session_icv(volumes: pd.DataFrame) -> tuple[pd.Series, str]:
+    """Each session's intracranial volume (mm³), aligned with ``volumes``' rows, and where it
+    came from: the sessions.tsv ``icv`` column when every session has it, else the session's
+    labelled volume (all labelled voxels: the segmented ICV when the segmenter labels CSF)."""
+    if "session_icv_mm3" in volumes and volumes["session_icv_mm3"].notna().all():
+        return volumes["session_icv_mm3"].astype(float), "sessions.tsv icv"
+    return volumes["labelled_mm3"].astype(float), "labelled volume of each session"
 
 
 def baseline_icv(volumes: pd.DataFrame) -> tuple[pd.Series, str]:

@@ -36,6 +36,11 @@ PAIRWISE_COLUMNS = [
 ]  # fmt: skip
 
 
+# The model's outcome (config `outcome`) → the column of the volume table it is read from.
+OUTCOME_COLUMNS = {"volume": "volume_mm3", "icv_fraction": "icv_fraction"}
+OUTCOME_TERMS = {"volume": "volume", "icv_fraction": "volume/ICV"}  # as the model's formula names them
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the group analysis does; every field is a config key (see the schema)."""
@@ -49,6 +54,8 @@ class Settings:
     window_start_weeks: float = 0.0
     window_end_weeks: float | None = None
     rebaseline: bool = False
+    window_groups: tuple[str, ...] | None = None  # None: every group
+    outcome: str = "volume"  # or "icv_fraction"
     power_alpha: float = 0.05
     power_target: float = 0.8
     power_reductions: tuple[float, ...] = (0.25, 0.5)
@@ -57,6 +64,11 @@ class Settings:
     min_spanning_subjects: int = scanner.MIN_SPANNING_SUBJECTS
     reference_percentile: float = 95.0
     cutoffs: dict = field(default_factory=dict)  # region → %/yr: published pathological rates
+
+    @property
+    def outcome_column(self) -> str:
+        """The volume table's column the rates are of."""
+        return OUTCOME_COLUMNS[self.outcome]
 
     @property
     def all_covariates(self) -> list[str]:
@@ -105,7 +117,7 @@ def fit_region(
 ):
     """The mixed model of one region: (fit, rate rows, pairwise rows for every pair of groups)."""
     X, names = design(data, groups, covariates, settings.slope_covariates, scanner_steps)
-    y = 100.0 * np.log(data["volume_mm3"].to_numpy(float))
+    y = 100.0 * np.log(data[settings.outcome_column].to_numpy(float))
     fit = mixed.fit_with_fallback(
         y, X, data["years"].to_numpy(float), data["participant_id"].to_numpy(), names
     )
@@ -183,14 +195,14 @@ def model_rates(
         if excluded:
             log.warning("left out for missing covariates: %s", ", ".join(excluded))
         volumes = volumes[~volumes["participant_id"].isin(list(excluded))]
-    subject_rates = twostage.subject_rates(volumes)
+    subject_rates = twostage.subject_rates(volumes, settings.outcome_column)
     subject_rates.insert(1, "group", subject_rates["participant_id"].map(participants["group"]))
     decision = scanner_decision(volumes, groups, settings)
     steps = decision.levels if decision.adjusted else ()
     rates, pairs, powers, fits, unfitted, effects, unadjusted = [], [], [], {}, {}, [], []
     per_subject = []
     for region in regions:
-        data = volumes[(volumes["region"] == region) & (volumes["volume_mm3"] > 0)]
+        data = volumes[(volumes["region"] == region) & (volumes[settings.outcome_column] > 0)]
         data = data.sort_values(["participant_id", "years"], kind="stable").reset_index(drop=True)
         problem = unfittable(data, groups)
         if problem is None:
@@ -236,15 +248,18 @@ def model_rates(
     if steps:
         sensitivity_table = sensitivity.with_unadjusted(sensitivity_table, rates, unadjusted)
     description = {
-        "model": "REML 100*ln(volume) ~ group + group:years + covariates [+ slope_covariates:years]"
+        "model": f"REML 100*ln({OUTCOME_TERMS[settings.outcome]}) ~ group + group:years + covariates"
+        + " [+ slope_covariates:years]"
         + (" + scanner" if steps else "")
         + " + (years | subject)",
         "scanner_adjustment": decision.as_dict(),
         "fallback_order": list(mixed.STRUCTURES),
+        "outcome": settings.outcome,
         "window": {
             "start_weeks": settings.window_start_weeks,
             "end_weeks": settings.window_end_weeks,
             "rebaseline": settings.rebaseline,
+            "groups": list(settings.window_groups) if settings.window_groups is not None else groups,
         },
         "covariates": list(settings.covariates),
         "slope_covariates": list(settings.slope_covariates),

@@ -27,10 +27,10 @@ def log100(volumes):
     return 100.0 * np.log(volumes.where(volumes > 0))
 
 
-def log100_slopes(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
-    """Per group of ``keys``: the least-squares slope of 100·ln(volume_mm3) on years, NaN with
+def log100_slopes(frame: pd.DataFrame, keys: list[str], column: str = "volume_mm3") -> pd.Series:
+    """Per group of ``keys``: the least-squares slope of 100·ln(``column``) on years, NaN with
     fewer than two distinct times; indexed by ``keys``, vectorized over every group."""
-    y = log100(frame["volume_mm3"])
+    y = log100(frame[column])
     data = frame.assign(_y=y).dropna(subset=["_y"])
     grouped = data.groupby(keys, sort=False)
     dt = data["years"] - grouped["years"].transform("mean")

@@ -11,11 +11,11 @@ from scipy import stats
 from .rates import log100_slopes, pct
 
 
-def subject_rates(volumes: pd.DataFrame) -> pd.DataFrame:
+def subject_rates(volumes: pd.DataFrame, outcome: str = "volume_mm3") -> pd.DataFrame:
     """Per subject and region: sessions, follow-up, baseline volume and the least-squares rate
-    of ln(volume) on years as %/yr (n/a with fewer than two distinct times), vectorized."""
+    of ln(outcome) on years as %/yr (n/a with fewer than two distinct times), vectorized."""
     keys = ["participant_id", "region"]
-    data = volumes[volumes["volume_mm3"] > 0]
+    data = volumes[volumes[outcome] > 0]
     grouped = data.groupby(keys, sort=False)
     first = data.sort_values("years", kind="stable").groupby(keys, sort=False).first()
     summary = grouped.agg(
@@ -26,7 +26,7 @@ def subject_rates(volumes: pd.DataFrame) -> pd.DataFrame:
             "n_sessions": summary["n_sessions"],
             "followup_years": summary["last_year"] - summary["first_year"],
             "baseline_volume_mm3": first["volume_mm3"],
-            "rate_pct_per_year": pct(log100_slopes(data, keys).reindex(summary.index)),
+            "rate_pct_per_year": pct(log100_slopes(data, keys, outcome).reindex(summary.index)),
         }
     ).reset_index()
 
