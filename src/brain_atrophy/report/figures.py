@@ -32,7 +32,8 @@ def trajectories(volumes: pd.DataFrame, rates: pd.DataFrame, region: str, path) 
     colours = group_colours(region_rates["group"])
     fig, ax = plt.subplots(figsize=(7, 4.5))
     # every subject's line in one collection: a plot() per subject cost seconds at 1,000 subjects
-    percent = 100 * data["volume_mm3"] / data.groupby("participant_id")["volume_mm3"].transform("first")
+    column = "icv_fraction" if "icv_fraction" in data else "volume_mm3"  # what the rates are of
+    percent = 100 * data[column] / data.groupby("participant_id")[column].transform("first")
     subject_ids = data["participant_id"].to_numpy()
     starts = np.flatnonzero(np.r_[True, subject_ids[1:] != subject_ids[:-1]]) if len(data) else []
     lines = np.split(np.column_stack([data["years"], percent]), starts[1:]) if len(data) else []
@@ -41,12 +42,12 @@ def trajectories(volumes: pd.DataFrame, rates: pd.DataFrame, region: str, path) 
     scanners = sorted(data["scanner"].dropna().unique()) if "scanner" in data else []
     if len(scanners) > 1:
         # each session marked by its acquisition, so a scanner step shows as a jump between markers
-        baselines = data.groupby("participant_id")["volume_mm3"].transform("first")
+        baselines = data.groupby("participant_id")[column].transform("first")
         for scanner, marker in zip(scanners, SCANNER_MARKERS, strict=False):
             on = data["scanner"] == scanner
             ax.scatter(
                 data.loc[on, "years"],
-                100 * data.loc[on, "volume_mm3"] / baselines[on],
+                100 * data.loc[on, column] / baselines[on],
                 marker=marker,
                 s=12,
                 facecolors="none",
@@ -65,7 +66,8 @@ def trajectories(volumes: pd.DataFrame, rates: pd.DataFrame, region: str, path) 
         ax.fill_between(span, line(row["ci_low"]), line(row["ci_high"]), color=colour, alpha=0.2)
         label = f"{row['group']}: {row['rate_pct_per_year']:.2f} %/yr (n={row['n_subjects']})"
         ax.plot(span, line(row["rate_pct_per_year"]), color=colour, lw=2.5, label=label)
-    ax.set(xlabel="years since first scan in the window", ylabel="volume, % of baseline", title=region)
+    quantity = "volume/ICV" if column == "icv_fraction" else "volume"
+    ax.set(xlabel="years since first scan in the window", ylabel=f"{quantity}, % of baseline", title=region)
     # volumes fall over time, so the lower left is empty; "best" would search every point
     ax.legend(frameon=False, fontsize=8, loc="lower left")
     fig.tight_layout()

@@ -242,6 +242,11 @@ def by_subject(frame: pd.DataFrame, subjects: list[str]) -> dict[str, pd.DataFra
     return {subject: groups.get(subject, empty) for subject in subjects}
 
 
+def modelled(volumes: pd.DataFrame) -> str:
+    """The volume table's column the rates are of: the ICV fractions when the run modelled them."""
+    return "icv_fraction" if "icv_fraction" in volumes else "volume_mm3"
+
+
 def subject_view(
     subject: str,
     rows: pd.DataFrame,
@@ -261,7 +266,7 @@ def subject_view(
         region_points = points_by_region.get(own["region"])
         if region_points is not None:
             group_rate = rates.get((own["region"], own["group"]))
-            plots.append(trajectory_svg(region_points, own, group_rate, own["region"]))
+            plots.append(trajectory_svg(region_points, own, group_rate, own["region"], modelled(volumes)))
     flags = qc.loc[qc["flagged"], ["session_id", "flags"]]
     return {
         "id": subject,

@@ -20,14 +20,19 @@ def svg_line(x1, y1, x2, y2, style: str) -> str:
 
 
 def trajectory_svg(
-    points: pd.DataFrame, own: pd.Series | None, group_rate: pd.Series | None, region: str
+    points: pd.DataFrame,
+    own: pd.Series | None,
+    group_rate: pd.Series | None,
+    region: str,
+    column: str = "volume_mm3",
 ) -> str:
-    """One small plot: the subject's volumes as % of its first (dots), the model's line for the
-    subject (solid) and its group's line with the CI band (shaded), over its follow-up."""
+    """One small plot: the subject's modelled outcome (``column``: its volumes, or their ICV
+    fractions) as % of its first (dots), the model's line for the subject (solid) and its
+    group's line with the CI band (shaded), over its follow-up."""
     points = points.sort_values("years")
-    base = points["volume_mm3"].iloc[0]
+    base = points[column].iloc[0]
     years = points["years"].to_numpy(float)
-    percent = 100 * points["volume_mm3"].to_numpy(float) / base
+    percent = 100 * points[column].to_numpy(float) / base
     span = max(float(years.max()), 0.5)
 
     def line(rate):
