@@ -196,3 +196,11 @@ def test_a_drifting_icv_is_reported_in_the_log_analysis_json_and_front_page(tiny
     expected = [written[key] for key in zip(volumes["participant_id"], volumes["session_id"], strict=True)]
     np.testing.assert_allclose(volumes["volume_mm3"] / volumes["icv_fraction"], expected, rtol=1e-12)
     assert "fraction of the same session's intracranial volume" in (out / "group" / "methods.md").read_text()
+
+
+def test_an_icv_drift_that_cannot_be_estimated_is_unknown_not_nan():
+    """One subject with two sessions is too few; analysis.json must stay strict JSON."""
+    sessions = pd.DataFrame({"participant_id": ["sub-1", "sub-1", "sub-2"], "years": [0.0, 1.0, 0.0]})
+    row = icv_drift(sessions, pd.Series([1.4e6, 1.41e6, 1.5e6]), "sessions.tsv icv")
+    assert not row["drifts"] and drift_warning(row) is None
+    json.dumps(row, allow_nan=False)

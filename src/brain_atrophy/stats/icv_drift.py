@@ -38,13 +38,9 @@ def icv_drift(sessions: pd.DataFrame, icv: pd.Series, source: str, level: float 
     row = {"source": source, "n_subjects": int(data["participant_id"].nunique()), "n_sessions": len(data)}
     spanning = data.groupby("participant_id")["years"].nunique() > 1
     if spanning.sum() < 2:
-        return row | {
-            "slope_pct_per_year": np.nan,
-            "ci_low": np.nan,
-            "ci_high": np.nan,
-            "p_value": np.nan,
-            "drifts": False,
-        }
+        # None, not NaN: analysis.json must stay valid JSON (the table writes n/a either way)
+        unknown = dict.fromkeys(["slope_pct_per_year", "ci_low", "ci_high", "p_value"])
+        return row | unknown | {"drifts": False}
     years = data["years"].to_numpy(float)
     X = np.column_stack([np.ones_like(years), years])
     y = 100.0 * np.log(data["icv"].to_numpy(float))
