@@ -11,11 +11,11 @@ setup:  ## Python packages and the brain_atrophy package (editable)
 system-deps:  ## R with lme4/lmerTest (agreement tests), when run as root on Debian
 	bash tools/install-system-deps.sh
 
-demo-data: setup  ## the demo cohort (133 subjects, ~490 sessions) from the IBSR atlas on PyPI
+demo-data: setup  ## the demo cohort (133 subjects, ~420 sessions) from the IBSR atlas on PyPI
 	@test -f $(DEMO_DIR)/bids/participants.tsv || $(PYTHON) -m brain_atrophy_demo $(DEMO_DIR)
 
 demo: demo-data  ## run the pipeline on the demo cohort; results in results/demo/
-	snakemake --cores $(CORES)
+	snakemake --cores $(CORES) --configfile config/demo.yaml
 
 test: setup  ## the whole test suite (starts R/SLURM prerequisites when root on Debian)
 	bash tools/run-tests.sh

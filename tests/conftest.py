@@ -36,7 +36,9 @@ def atlas_path() -> Path:
 
 @pytest.fixture(scope="session")
 def small_cohort(tmp_path_factory, atlas_path) -> Path:
-    """A demo draw of 22 subjects (~80 sessions), shared read-only by the tests."""
+    """A demo draw of 22 subjects (~70 sessions), shared read-only by the tests. Its treated
+    groups carry planted pseudo-atrophy, so their planted rates hold from week 24 on: compare
+    fitted rates with them under the study's window (tests/test_workflow.py's study_window)."""
     out = tmp_path_factory.mktemp("cohort")
     demo.build_demo(out, atlas_path, {"HC": 8, "OCR": 8, "IFN": 6}, seed=11)
     return out
@@ -160,7 +162,7 @@ def lmer():
 
 @pytest.fixture(scope="session")
 def tiny_cohort(tmp_path_factory, atlas_path) -> Path:
-    """Four subjects (~15 sessions): the base that bad-input tests copy and damage."""
+    """Four subjects (~12 sessions): the base that bad-input tests copy and damage."""
     out = tmp_path_factory.mktemp("tiny")
     demo.build_demo(out, atlas_path, {"HC": 2, "OCR": 2}, seed=5)
     return out

@@ -27,7 +27,16 @@ def upgraded(atlas_path, tmp_path_factory):
     """One cohort, three groups, a 2 % step on 2021-03-11 (some subjects span it, others not),
     run with the default config (adjusted) and again with scanner_adjustment: false."""
     cohort = tmp_path_factory.mktemp("upgraded")
-    demo.build_demo(cohort, atlas_path, GROUPS, seed=41, enrolment_days=ENROLMENT_DAYS, upgrade=UPGRADE)
+    # no pseudo-atrophy: this cohort is about the scanner step, analysed on every session
+    demo.build_demo(
+        cohort,
+        atlas_path,
+        GROUPS,
+        seed=41,
+        enrolment_days=ENROLMENT_DAYS,
+        upgrade=UPGRADE,
+        pseudo_atrophy=False,
+    )
     work = tmp_path_factory.mktemp("upgraded-run")
     run_snakemake(*cohort_config(cohort, work / "out"), cwd=work)
     adjusted = shutil.copytree(work / "out" / "group", work / "adjusted")
@@ -79,8 +88,10 @@ def test_the_step_interval_holds_the_planted_step(upgraded):
     effects = read_frame(adjusted / "scanner_effects.tsv").set_index("region")
     assert set(effects.index) == set(planted.index)
     assert (effects["scanner"] == NEW).all() and (effects["reference_scanner"] == OLD).all()
-    for region, row in effects.iterrows():
-        assert row["ci_low"] <= planted[region] <= row["ci_high"], region
+    # 95 % intervals: all five cover in only ~77 % of draws even when calibrated; 4 of 5 in ~98 %
+    truth = planted.reindex(effects.index)
+    covers = (effects["ci_low"] <= truth) & (truth <= effects["ci_high"])
+    assert covers.sum() >= 4, effects.assign(planted=truth)[["step_pct", "ci_low", "ci_high", "planted"]]
 
 
 def test_without_the_adjustment_the_same_cohort_misses(upgraded):

@@ -1,9 +1,15 @@
-"""The simulated cohorts the statistics tests and benchmarks draw: layout, seeds, planted truth."""
+"""The simulated cohorts the statistics tests and benchmarks draw: layout, seeds, planted truth;
+and the demo cohort's visit schedules and planted pseudo-atrophy, read back from its files."""
 
+from datetime import datetime
+
+import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
 
+from brain_atrophy.tables import read_frame
+from brain_atrophy_demo import demo
 from brain_atrophy_demo.simulate import GROUP_RATES, add_scanner_upgrade, simulate_volumes
 
 WEEKS = (0, 24, 48, 96)
@@ -82,3 +88,69 @@ def test_the_scanner_upgrade_scales_every_session_from_its_date_on():
     # some subjects span the upgrade (what makes the step estimable)
     spanning = upgraded.groupby("participant_id")["scanner"].nunique()
     assert (spanning == 2).sum() >= 5
+
+
+def demo_sessions(cohort) -> pd.DataFrame:
+    """Every session of a demo cohort: participant_id, group, week (from its label 'ses-w24'),
+    and days since the subject's first session (from sessions.tsv acq_time)."""
+    participants = read_frame(cohort / "bids" / "participants.tsv").set_index("participant_id")
+    rows = []
+    for subject, group in participants["group"].items():
+        sessions = read_frame(cohort / "bids" / subject / f"{subject}_sessions.tsv")
+        times = [datetime.fromisoformat(t) for t in sessions["acq_time"]]
+        for session, time in zip(sessions["session_id"], times, strict=True):
+            rows.append(
+                {
+                    "participant_id": subject,
+                    "group": group,
+                    "session_id": session,
+                    "week": int(session.removeprefix("ses-w")),
+                    "days": (time - min(times)).days,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_the_demo_scans_controls_without_week_24(small_cohort):
+    """As in the OPERA II MRI substudy: controls at weeks 0, 48 and 96, treated groups also at
+    week 24; each visit within 5 days of its week; the truth lists the same schedules."""
+    sessions = demo_sessions(small_cohort)
+    weeks = sessions.groupby("group")["week"].agg(lambda w: sorted(set(w))).to_dict()
+    assert weeks == {"HC": [0, 48, 96], "OCR": [0, 24, 48, 96], "IFN": [0, 24, 48, 96]}
+    assert ((sessions["days"] - 7 * sessions["week"]).abs() <= 5).all()
+    truth = read_frame(small_cohort / "truth" / "groups.tsv").drop_duplicates("group").set_index("group")
+    for group, visits in weeks.items():
+        assert truth.loc[group, "visit_weeks"] == " ".join(map(str, visits))
+
+
+def white_matter_voxels(cohort, subject, session) -> int:
+    path = next((cohort / "derivatives" / "segmentation" / subject / session / "anat").glob("*_dseg.nii.gz"))
+    return int(np.isin(np.asarray(nib.load(path).dataobj), demo.TISSUES["white_matter"]).sum())
+
+
+def test_the_demo_plants_pseudo_atrophy_in_the_treated_groups_only(small_cohort):
+    """Counted in the label images, each subject's white matter between two visits changes by its
+    planted slope over the time between them plus, from baseline to week 24 in the treated
+    groups, the planted pseudo-atrophy step; nothing more from week 24 to 48, nor in the
+    controls from baseline to week 48. Group means, within 3 SE of measurement noise."""
+    planted = read_frame(small_cohort / "truth" / "pseudo_atrophy.tsv")
+    planted = planted[planted["region"] == "white_matter"].set_index("group")["planted_step_pct"]
+    assert planted.to_dict() == {g: steps["white_matter"] for g, steps in demo.PSEUDO_ATROPHY_PCT.items()}
+    slopes = read_frame(small_cohort / "truth" / "subjects.tsv")
+    slopes = slopes[slopes["region"] == "white_matter"].set_index("participant_id")["planted_log_slope"]
+    sessions = demo_sessions(small_cohort).set_index(["participant_id", "week"])
+    intervals = {"HC": [(0, 48)], "OCR": [(0, 24), (24, 48)], "IFN": [(0, 24), (24, 48)]}
+    for group, pairs in intervals.items():
+        for first, second in pairs:
+            residuals = []
+            for subject in sessions.loc[sessions["group"] == group].index.unique("participant_id"):
+                if (subject, first) not in sessions.index or (subject, second) not in sessions.index:
+                    continue
+                a, b = sessions.loc[(subject, first)], sessions.loc[(subject, second)]
+                change = np.log(white_matter_voxels(small_cohort, subject, b["session_id"]))
+                change -= np.log(white_matter_voxels(small_cohort, subject, a["session_id"]))
+                residuals.append(change - slopes[subject] * (b["days"] - a["days"]) / 365.25)
+            expected = np.log1p(planted.get(group, 0.0) / 100) if (first, second) == (0, 24) else 0.0
+            se = np.sqrt(2) * demo.NOISE_SD / 100 / np.sqrt(len(residuals))
+            assert len(residuals) >= 4, (group, first, second)
+            assert abs(np.mean(residuals) - expected) < 3 * se, (group, first, second, np.mean(residuals))

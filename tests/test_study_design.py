@@ -204,3 +204,13 @@ def test_an_icv_drift_that_cannot_be_estimated_is_unknown_not_nan():
     row = icv_drift(sessions, pd.Series([1.4e6, 1.41e6, 1.5e6]), "sessions.tsv icv")
     assert not row["drifts"] and drift_warning(row) is None
     json.dumps(row, allow_nan=False)
+
+
+def test_an_icv_constant_within_subjects_does_not_drift():
+    """Label images whose lost tissue is relabelled as CSF keep every labelled voxel: the ICV is
+    exactly constant per subject, which is no drift (and no model to fit)."""
+    sessions = pd.DataFrame({"participant_id": ["a", "a", "b", "b", "c"], "years": [0.0, 1.0, 0.0, 2.0, 0.0]})
+    row = icv_drift(
+        sessions, pd.Series([1.4e6, 1.4e6, 1.5e6, 1.5e6, 1.6e6]), "labelled volume of each session"
+    )
+    assert row["slope_pct_per_year"] == 0.0 and not row["drifts"]

@@ -5,7 +5,12 @@ The image is the IBSR label atlas (FreeSurfer codes, 1 mm, 161×197×161) shippe
 member is read. Every subject gets its own head size (the voxel size is scaled), orientation,
 storage type and atrophy rates; each session relabels boundary voxels of the planted regions
 to CSF so that region volumes follow exp(slope·years + noise). The planted truth is written
-beside the data.
+beside the data (truth/README.md says what each file holds).
+
+Like the OPERA II MRI substudy (Kolind et al. 2023), controls are scanned at weeks 0, 48 and 96
+and the treated groups at weeks 0, 24, 48 and 96. The treated groups also lose apparent volume
+in their first 24 weeks (pseudo-atrophy, mostly white matter): a step on top of the slope, so
+the planted rates are the slopes from week 24 on.
 
     python -m brain_atrophy_demo OUT_DIR [--groups HC=44,OCR=59,IFN=30] [--seed 2023]
 """
@@ -35,7 +40,9 @@ ATLAS_WHEEL = "deepmriprep==0.3.0"
 ATLAS_MEMBER = "deepmriprep/data/templates/ibsr.nii.gz"
 ATLAS_SHA256 = "45c5ece8888340596dec095459bac19ca3dca6e92844c9276b6c10bb2834782e"
 CSF = 24
-VISIT_WEEKS = (0, 24, 48, 96)
+# Scheduled visits (weeks on study) per group, as in the OPERA II MRI substudy: controls were
+# not scanned at week 24 (Kolind et al., NeuroImage Clin 2022; Mult Scler 2023).
+VISIT_WEEKS = {"HC": (0, 48, 96), "OCR": (0, 24, 48, 96), "IFN": (0, 24, 48, 96)}
 DEFAULT_GROUPS = {"HC": 44, "OCR": 59, "IFN": 30}
 GROUP_NAMES = {
     "HC": "healthy controls",
@@ -57,6 +64,16 @@ PLANTED_RATES = {
     "HC": {"white_matter": -0.15, "cortical_gray_matter": -0.30, "thalamus": -0.35, "cerebellum": -0.15},
     "OCR": {"white_matter": -0.25, "cortical_gray_matter": -0.40, "thalamus": -0.60, "cerebellum": -0.30},
     "IFN": {"white_matter": -0.45, "cortical_gray_matter": -0.65, "thalamus": -1.00, "cerebellum": -0.50},
+}
+# Pseudo-atrophy: the extra apparent loss (%) over the first PSEUDO_ATROPHY_WEEKS on therapy,
+# planted as a step in every session from that visit on. Illustrative values (truth/README.md
+# gives the sources): largest in white matter; interferon about half of ocrelizumab. In this
+# atlas white matter is 30 % and cortical gray matter 53 % of the whole-brain labels, so these
+# give the whole brain about -0.55 % (OCR), the -0.5 to -0.6 % described for OPERA's weeks 0-24.
+PSEUDO_ATROPHY_WEEKS = 24
+PSEUDO_ATROPHY_PCT = {
+    "OCR": {"white_matter": -1.2, "cortical_gray_matter": -0.3, "thalamus": -0.3, "cerebellum": -0.2},
+    "IFN": {"white_matter": -0.6, "cortical_gray_matter": -0.15, "thalamus": -0.15, "cerebellum": -0.1},
 }
 RATE_SD = 0.12  # between-subject SD of the annual log slope, in % (random slopes)
 NOISE_SD = 0.25  # measurement noise of ln(volume) per session, in %
@@ -115,6 +132,27 @@ def planted_log_slope(group: str, tissue: str, rng) -> float:
     return math.log1p(PLANTED_RATES[group][tissue] / 100) + rng.normal(0, RATE_SD / 100)
 
 
+def pseudo_atrophy_steps(group: str, planted: dict) -> dict[str, float]:
+    """The group's pseudo-atrophy per tissue as a step in ln(volume), from ``planted`` (group →
+    tissue → %; 0 for a group it does not list)."""
+    return {tissue: math.log1p(planted.get(group, {}).get(tissue, 0.0) / 100) for tissue in TISSUES}
+
+
+def analysed_weeks(group: str, planted: dict) -> tuple[int, ...]:
+    """The group's scheduled visits that the study's analysis keeps: from the end of the
+    pseudo-atrophy on for a group with pseudo-atrophy planted, every visit for the others."""
+    start = PSEUDO_ATROPHY_WEEKS if group in planted else 0
+    return tuple(w for w in VISIT_WEEKS[group] if w >= start)
+
+
+def whole_brain_step_pct(kept: dict[str, float], untouched: int, steps: dict[str, float]) -> float:
+    """A step of every planted tissue, as seen in the whole brain: diluted by the labels that
+    never change (at the tissues' ``kept`` volumes)."""
+    before = untouched + sum(kept.values())
+    after = untouched + sum(kept[tissue] * math.exp(steps[tissue]) for tissue in kept)
+    return 100 * (after / before - 1)
+
+
 def _ols_slope(t, y) -> float:
     t = np.asarray(t, float)
     y = np.asarray(y, float)
@@ -132,14 +170,18 @@ def build_demo(
     seed: int = 2023,
     enrolment_days: int = 700,
     upgrade: ScannerUpgrade | None = None,
+    pseudo_atrophy: bool = True,
 ) -> dict:
     """Write bids/ (participants, sessions), segmentation/ (dseg images) and truth/ under out_dir.
 
     Subjects enrol over ``enrolment_days`` from 2019-01-01. With ``upgrade``, sessions from its
     date on are scanned on the upgraded scanner, which reads every planted tissue smaller by
     ``upgrade.step`` (a fraction, e.g. -0.02); the T1w sidecars in bids/ say which scanner.
+    Without ``pseudo_atrophy`` the treated groups get no pseudo-atrophy step (for tests of
+    something else); their planted rates then hold from week 0.
     """
     groups = groups or DEFAULT_GROUPS
+    planted_pseudo = PSEUDO_ATROPHY_PCT if pseudo_atrophy else {}
     out = Path(out_dir)
     bids_dir, seg_dir, truth_dir = out / "bids", out / "derivatives" / "segmentation", out / "truth"
     rng = np.random.default_rng(seed)
@@ -164,8 +206,9 @@ def build_demo(
                 }
             )
             slopes = {tissue: planted_log_slope(group, tissue, rng) for tissue in TISSUES}
+            pseudo = pseudo_atrophy_steps(group, planted_pseudo)
             # baseline only for a few; later visits sometimes missed
-            weeks = [w for w in VISIT_WEEKS if w == 0 or rng.random() > 0.1]
+            weeks = [w for w in VISIT_WEEKS[group] if w == 0 or rng.random() > 0.1]
             if rng.random() < 0.03:
                 weeks = [0]
             first_day = date(2019, 1, 1) + timedelta(days=int(rng.integers(0, enrolment_days)))
@@ -176,7 +219,7 @@ def build_demo(
             order = {}
             for tissue, (index, depth) in tissues.items():
                 # peel from the boundary inwards; the jitter makes each subject's peel its own
-                lowest = min(0.0, slopes[tissue] * years.max()) + min(0.0, step)
+                lowest = min(0.0, slopes[tissue] * years.max()) + min(0.0, step) + pseudo[tissue]
                 removal = 1 - math.exp(-RESERVE + lowest - 4 * NOISE_SD / 100)
                 k_max = min(len(index), int(len(index) * removal) + 64)
                 priority = depth + rng.uniform(0, 1.0, depth.size)
@@ -188,7 +231,10 @@ def build_demo(
                 labels = flat_atlas.copy()
                 for tissue, (index, _) in tissues.items():
                     noise = rng.normal(0, NOISE_SD / 100)
-                    fraction = math.exp(-RESERVE + slopes[tissue] * t + noise + (step if on_new else 0.0))
+                    shift = (step if on_new else 0.0) + (
+                        pseudo[tissue] if week >= PSEUDO_ATROPHY_WEEKS else 0.0
+                    )
+                    fraction = math.exp(-RESERVE + slopes[tissue] * t + noise + shift)
                     k = min(len(order[tissue]), max(0, round(len(index) * (1 - fraction))))
                     labels[order[tissue][:k]] = CSF
                 image = nib.Nifti1Image(labels.reshape(atlas.shape).astype(dtype), affine)
@@ -204,20 +250,26 @@ def build_demo(
                     write_scanner_sidecar(bids_dir, subject, session, upgrade, on_new)
                 n_sessions += 1
             write_tsv(paths.sessions_table(bids_dir, subject), session_rows)
-            grid = np.array(VISIT_WEEKS) * 7 / 365.25
+            # the planted rate is the slope over the visits the study analyses (from week 24 on
+            # for the treated groups, past the pseudo-atrophy step); for a tissue it is its slope
+            grid = np.array(analysed_weeks(group, planted_pseudo)) * 7 / 365.25
+            kept = {tissue: len(tissues[tissue][0]) * math.exp(-RESERVE) for tissue in TISSUES}
             expected = {
-                tissue: len(tissues[tissue][0]) * np.exp(-RESERVE + slopes[tissue] * grid)
-                for tissue in TISSUES
+                tissue: kept[tissue] * np.exp(slopes[tissue] * grid + pseudo[tissue]) for tissue in TISSUES
             }
             expected["whole_brain"] = untouched + sum(expected[t] for t in TISSUES)
+            pseudo_pct = {tissue: 100 * math.expm1(pseudo[tissue]) for tissue in TISSUES}
+            pseudo_pct["whole_brain"] = whole_brain_step_pct(kept, untouched, pseudo)
             for region, trajectory in expected.items():
+                log_slope = _ols_slope(grid, np.log(trajectory))
                 subject_truth.append(
                     {
                         "participant_id": paths.participant_id(subject),
                         "group": group,
                         "region": region,
-                        "planted_log_slope": _ols_slope(grid, np.log(trajectory)),
-                        "planted_rate_pct_per_year": 100 * math.expm1(_ols_slope(grid, np.log(trajectory))),
+                        "planted_log_slope": log_slope,
+                        "planted_rate_pct_per_year": 100 * math.expm1(log_slope),
+                        "pseudo_atrophy_pct": pseudo_pct[region],
                         "head_scale": head_scale,
                         "voxel_volume_mm3": voxel_mm3,
                         "storage": dtype,
@@ -247,7 +299,8 @@ def build_demo(
         )
     )
     write_tsv(truth_dir / "subjects.tsv", subject_truth)
-    write_tsv(truth_dir / "groups.tsv", group_truth(subject_truth))
+    write_tsv(truth_dir / "groups.tsv", group_truth(subject_truth, planted_pseudo))
+    write_pseudo_atrophy_truth(truth_dir, groups, tissues, untouched, planted_pseudo)
     if upgrade:
         write_scanner_truth(bids_dir, truth_dir, upgrade, tissues, untouched)
     return {"subjects": len(participants), "sessions": n_sessions, "out_dir": str(out)}
@@ -316,14 +369,14 @@ def write_metadata(bids_dir: Path, seg_dir: Path, groups) -> None:
     )
 
 
-def group_truth(subject_truth: list[dict]) -> list[dict]:
-    """Per group and region: the population rate planted and the mean of the subjects' slopes."""
+def group_truth(subject_truth: list[dict], planted_pseudo: dict) -> list[dict]:
+    """Per group and region: the population rate planted and the mean of the subjects' slopes
+    (both the slopes from ``rate_from_week`` on), the visit schedule and the pseudo-atrophy."""
     rows = []
     keys = dict.fromkeys((r["group"], r["region"]) for r in subject_truth)
     for group, region in keys:
-        slopes = [
-            r["planted_log_slope"] for r in subject_truth if (r["group"], r["region"]) == (group, region)
-        ]
+        members = [r for r in subject_truth if (r["group"], r["region"]) == (group, region)]
+        slopes = [r["planted_log_slope"] for r in members]
         rows.append(
             {
                 "group": group,
@@ -331,9 +384,130 @@ def group_truth(subject_truth: list[dict]) -> list[dict]:
                 "population_rate_pct_per_year": PLANTED_RATES[group].get(region, "n/a"),
                 "sample_mean_rate_pct_per_year": 100 * math.expm1(float(np.mean(slopes))),
                 "n_subjects": len(slopes),
+                "visit_weeks": " ".join(map(str, VISIT_WEEKS[group])),
+                "rate_from_week": analysed_weeks(group, planted_pseudo)[0],
+                "pseudo_atrophy_pct": members[0]["pseudo_atrophy_pct"],  # the same for the group
+                "pseudo_atrophy_source": "README.md" if group in planted_pseudo else "none planted",
             }
         )
     return rows
+
+
+# Where the pseudo-atrophy sizes come from: in short for pseudo_atrophy.tsv, in full (with the
+# references) in truth/README.md.
+PSEUDO_ATROPHY_SOURCE = (
+    "illustrative; guided by OPERA I/II (Hauser et al. 2017) and De Stefano & Arnold 2015; see README.md"
+)
+PSEUDO_ATROPHY_BASIS = (
+    "illustrative values, not estimates from one study: a whole-brain step of about -0.55 % for "
+    "ocrelizumab, the size of the weeks 0-24 loss described for OPERA I/II (whose brain-volume "
+    "endpoint runs from week 24 to leave it out), mostly in white matter as reviewed by De Stefano "
+    "& Arnold (Mult Scler 2015: ~0.5-1 % in the first year of potent anti-inflammatory therapy); "
+    "interferon set to half"
+)
+TRUTH_README = """# Planted truth of the demo cohort
+
+Written by `python -m brain_atrophy_demo` with the data; nothing here is read by the pipeline.
+
+- `subjects.tsv`: per subject and region, the planted slope (`planted_log_slope`, per year, of
+  ln volume; `planted_rate_pct_per_year` = 100·(exp(slope) − 1)), the planted pseudo-atrophy step
+  (`pseudo_atrophy_pct`), head size, voxel volume and storage type.
+- `groups.tsv`: per group and region, the population rate planted
+  (`population_rate_pct_per_year`; the whole brain has none of its own, it follows from its
+  tissues), the mean of the subjects' planted slopes (`sample_mean_rate_pct_per_year`: what a
+  fitted group rate estimates), the scheduled visits (`visit_weeks`), the first week the rates
+  apply from (`rate_from_week`) and the pseudo-atrophy step (`pseudo_atrophy_pct`).
+- `pseudo_atrophy.tsv`: the pseudo-atrophy planted per group and region, and its source.
+- `scanner.tsv` (only with a scanner upgrade): the step planted at the upgrade.
+
+## Visit schedules
+
+As in the OPERA II MRI substudy, healthy controls (HC) are scanned at weeks {hc_weeks} and the
+treated groups (OCR, IFN) at weeks {treated_weeks}, each later visit within ±5 days and missed
+with probability 0.1 (a few subjects have their baseline only).
+
+## Pseudo-atrophy
+
+{this_draw}The treated groups lose extra apparent volume over their first {weeks} weeks on therapy
+(resolution of inflammation and oedema rather than tissue loss): a step between baseline and
+week {weeks}, applied to every session from the week-{weeks} visit on, on top of the planted
+slope. The planted rates are the slopes, so they are what a model fitted on each treated
+subject's sessions from week {weeks} on (re-baselined there) estimates; the demo's
+config/config.yaml sets that window for OCR and IFN. Fitted on every session, the treated
+groups' rates come out steeper by about the step spread over the follow-up (a least-squares
+line through weeks {treated_weeks} reads a step at week {weeks} as {read_as_rate:.2f} × the step per year). A
+week-{weeks} visit can fall up to 5 days before week {weeks}: a window from week {weeks} leaves
+those sessions out (the rates stay unbiased, on fewer sessions).
+
+The whole-brain step is not planted of its own: it is the tissues' steps diluted by the labels
+that never change (white matter is {wm_share:.0%} and cortical gray matter {gm_share:.0%} of this
+atlas's whole-brain labels).
+
+The sizes are {source}. Sources:
+
+- Kolind S, Gaetano L, Assemlal HE, et al. Ocrelizumab-treated patients with relapsing multiple
+  sclerosis show volume loss rates similar to healthy aging. Mult Scler 2023;29(6):741-747.
+  doi:10.1177/13524585231162586 (44 controls and 59 ocrelizumab-treated patients; the group
+  sizes and regions of this demo).
+- Kolind S, Abel S, Taylor C, et al. Myelin water imaging in relapsing multiple sclerosis
+  treated with ocrelizumab and interferon beta-1a. NeuroImage Clin 2022 (the same OPERA II
+  substudy: patients at weeks 0, 24, 48, 96; controls at weeks 0, 48, 96).
+- Hauser SL, Bar-Or A, Comi G, et al. Ocrelizumab versus interferon beta-1a in relapsing
+  multiple sclerosis. N Engl J Med 2017;376:221-234 (OPERA I/II; the brain-volume endpoint is
+  the change from week 24 to week 96).
+- De Stefano N, Arnold DL. Towards a better understanding of pseudoatrophy in the brain of
+  multiple sclerosis patients. Mult Scler 2015.
+- Brain volume loss in the first years of natalizumab, Mult Scler 2016,
+  doi:10.1177/1352458516656808 (first-year losses of about 1 % in the brain, white matter and
+  gray matter fractions; in the second year white matter only).
+- Dwyer MG, Zivadinov R, Tao Y, et al. BMC Neurol 2015 (interferon beta-1a 44 µg s.c.: whole
+  brain -0.95 % and gray matter -1.5 % over the first 3 months; so the evidence for a smaller
+  interferon effect, and for white matter carrying most of it, is mixed: both are choices made
+  for the demo).
+"""
+
+
+def write_pseudo_atrophy_truth(truth_dir: Path, groups, tissues, untouched: int, planted: dict) -> None:
+    """truth/pseudo_atrophy.tsv (the step per group and region) and truth/README.md."""
+    kept = {tissue: len(index) * math.exp(-RESERVE) for tissue, (index, _) in tissues.items()}
+    rows = []
+    for group in groups:
+        if group not in planted:
+            continue
+        steps = pseudo_atrophy_steps(group, planted)
+        values = {tissue: planted[group][tissue] for tissue in TISSUES}
+        values["whole_brain"] = whole_brain_step_pct(kept, untouched, steps)
+        for region, pct in values.items():
+            rows.append(
+                {
+                    "group": group,
+                    "region": region,
+                    "planted_step_pct": pct,
+                    "from_week": 0,
+                    "to_week": PSEUDO_ATROPHY_WEEKS,
+                    "basis": "planted" if region in TISSUES else "from the tissues' steps",
+                    "source": PSEUDO_ATROPHY_SOURCE,
+                }
+            )
+    header = ["group", "region", "planted_step_pct", "from_week", "to_week", "basis", "source"]
+    treated_weeks = np.array(VISIT_WEEKS["OCR"])
+    whole_brain_voxels = untouched + sum(len(index) for index, _ in tissues.values())
+    write_rows(truth_dir / "pseudo_atrophy.tsv", header, rows)
+    (truth_dir / "README.md").write_text(
+        TRUTH_README.format(
+            hc_weeks=", ".join(map(str, VISIT_WEEKS["HC"])),
+            treated_weeks=", ".join(map(str, VISIT_WEEKS["OCR"])),
+            weeks=PSEUDO_ATROPHY_WEEKS,
+            wm_share=len(tissues["white_matter"][0]) / whole_brain_voxels,
+            gm_share=len(tissues["cortical_gray_matter"][0]) / whole_brain_voxels,
+            read_as_rate=_ols_slope(treated_weeks * 7 / 365.25, treated_weeks >= PSEUDO_ATROPHY_WEEKS),
+            source=PSEUDO_ATROPHY_BASIS,
+            this_draw=""
+            if planted
+            else "Not planted in this draw (built with `pseudo_atrophy=False`): every group's rates "
+            "hold from week 0. What follows describes the default demo.\n\n",
+        )
+    )
 
 
 def parse_groups(text: str) -> dict[str, int]:

@@ -41,11 +41,27 @@ def icv_drift(sessions: pd.DataFrame, icv: pd.Series, source: str, level: float 
         # None, not NaN: analysis.json must stay valid JSON (the table writes n/a either way)
         unknown = dict.fromkeys(["slope_pct_per_year", "ci_low", "ci_high", "p_value"])
         return row | unknown | {"drifts": False}
+    if (data.groupby("participant_id")["icv"].nunique() == 1).all():
+        # every subject's ICV is the same at each session (e.g. all labelled voxels when the
+        # segmenter relabels lost tissue as CSF): no drift, and nothing for a model to estimate
+        return row | {
+            "slope_pct_per_year": 0.0,
+            "ci_low": 0.0,
+            "ci_high": 0.0,
+            "p_value": 1.0,
+            "drifts": False,
+        }
     years = data["years"].to_numpy(float)
     X = np.column_stack([np.ones_like(years), years])
     y = 100.0 * np.log(data["icv"].to_numpy(float))
-    fit = mixed.fit_with_fallback(y, X, years, data["participant_id"].to_numpy(), ["(Intercept)", "years"])
-    est = fit.contrast([0.0, 1.0], level)
+    try:
+        fit = mixed.fit_with_fallback(
+            y, X, years, data["participant_id"].to_numpy(), ["(Intercept)", "years"]
+        )
+        est = fit.contrast([0.0, 1.0], level)
+    except (np.linalg.LinAlgError, ValueError) as err:
+        log.warning("ICV drift: the model cannot be estimated (%s)", err)
+        return row | dict.fromkeys(["slope_pct_per_year", "ci_low", "ci_high", "p_value"]) | {"drifts": False}
     slope, low, high = pct(est["estimate"]), pct(est["ci_low"]), pct(est["ci_high"])
     drifts = bool((low > 0 or high < 0) and abs(slope) > MIN_DRIFT_PCT_PER_YEAR)
     return row | {
