@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 pytest.register_assert_rewrite("helpers")  # the shared assertions report like the tests' own
 
+from brain_atrophy.tables import read_frame  # noqa: E402
 from brain_atrophy_demo import demo  # noqa: E402
 
 
@@ -58,6 +59,16 @@ def cohort_config(cohort: Path, output_dir: Path, **extra) -> list[str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(values))
     return ["--configfile", str(path)]
+
+
+def study_window(cohort) -> dict:
+    """The analysis the model study ran: each subject's sessions from the week its group's
+    planted rate applies from (truth/groups.tsv ``rate_from_week``: past the pseudo-atrophy of
+    the treated groups), re-baselined there, for the groups with such a week."""
+    truth = read_frame(cohort / "truth" / "groups.tsv").drop_duplicates("group")
+    delayed = truth[truth["rate_from_week"] > 0]
+    (start,) = set(delayed["rate_from_week"])
+    return {"start_weeks": int(start), "rebaseline": True, "groups": sorted(delayed["group"])}
 
 
 def snakemake_command(*args) -> list[str]:

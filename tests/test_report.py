@@ -10,10 +10,11 @@ from html.parser import HTMLParser
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import require_or_skip, run_snakemake
+from conftest import cohort_config, require_or_skip, run_snakemake, study_window
 from matplotlib import image as mpimg
 
 from brain_atrophy.tables import read_frame
+from brain_atrophy_demo import demo
 
 pytestmark = pytest.mark.slow
 
@@ -116,17 +117,35 @@ FRONT_FLAGS = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def front_page(report, tmp_path_factory):
-    """output_dir/report.html's DOM as headless Chromium has it, and the browser's command line."""
+def dump_dom(page, profile) -> tuple[str, list[str]]:
+    """``page``'s DOM as headless Chromium has it, and the browser's command line."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     require_or_skip(browser is not None, "Chromium is not installed", "BRAIN_ATROPHY_REQUIRE_BROWSER")
-    command = [browser, *FRONT_FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('profile')}"]
-    page = report / "out" / "report.html"
+    command = [browser, *FRONT_FLAGS, f"--user-data-dir={profile}"]
     dom = subprocess.run(
         [*command, "--dump-dom", page.as_uri()], check=True, capture_output=True, text=True, timeout=120
     ).stdout
     return dom, command
+
+
+@pytest.fixture(scope="module")
+def front_page(report, tmp_path_factory):
+    """output_dir/report.html's DOM as headless Chromium has it, and the browser's command line."""
+    return dump_dom(report / "out" / "report.html", tmp_path_factory.mktemp("profile"))
+
+
+@pytest.fixture(scope="module", params=["default run", "study run"])
+def shown(request, report, front_page, atlas_path, tmp_path_factory):
+    """(run directory, DOM) of the default run's page, and of a study like the model study's
+    (16 subjects a group, the treated groups from week 24), whose differences reach p < 0.001
+    and whose subjects exceed the reference group."""
+    if request.param == "default run":
+        return report, front_page[0]
+    work = tmp_path_factory.mktemp("study-report")
+    cohort = work / "cohort"
+    demo.build_demo(cohort, atlas_path, {"HC": 16, "OCR": 16, "IFN": 16}, seed=3)
+    run_snakemake(*cohort_config(cohort, work / "out", window=study_window(cohort)), cwd=work)
+    return work, dump_dom(work / "out" / "report.html", tmp_path_factory.mktemp("profile"))[0]
 
 
 def p_shown(p) -> str:
@@ -150,10 +169,10 @@ def test_the_report_page_opens_on_the_answer_in_a_headless_browser(report, front
     assert np.mean(pixels.mean(axis=-1) < 0.9) > 0.02  # the first screen holds text and tables
 
 
-def test_the_front_page_numbers_equal_the_tables_in_the_region_tables_order(report, front_page):
+def test_the_front_page_numbers_equal_the_tables_in_the_region_tables_order(shown):
     """Rates, differences, their CIs and p-values as the page rounds them, regions in analysis.json's
     order; no p-value reads 0.000, one below 0.001 reads '< 0.001'."""
-    dom, _ = front_page
+    report, dom = shown
     group = report / "out" / "group"
     regions = list(json.loads((group / "analysis.json").read_text())["regions"])
     for table_id, name, value_column, digits in (
@@ -191,10 +210,10 @@ def test_the_front_page_numbers_equal_the_tables_in_the_region_tables_order(repo
         assert re.findall(r'<svg [^>]*aria-label="([^"]+)"', section) == shown, subject
 
 
-def test_the_front_page_lists_the_faster_subjects_by_region(report, front_page):
+def test_the_front_page_lists_the_faster_subjects_by_region(shown):
     """The per-region list of subjects faster than the reference group: its counts are
     subject_effects.tsv's, regions in the region table's order, subjects linked to their sections."""
-    dom, _ = front_page
+    report, dom = shown
     group = report / "out" / "group"
     description = json.loads((group / "analysis.json").read_text())
     effects = read_frame(group / "subject_effects.tsv")
@@ -212,9 +231,9 @@ def test_the_front_page_lists_the_faster_subjects_by_region(report, front_page):
         assert f'href="#{subject}"' in dom and f'id="{subject}"' in dom
 
 
-def test_the_front_page_says_the_outcome_and_shows_the_warnings(report, front_page):
+def test_the_front_page_says_the_outcome_and_shows_the_warnings(shown):
     """What analysis.json says was modelled, and each of its warnings, on the front page."""
-    dom, _ = front_page
+    report, dom = shown
     description = json.loads((report / "out" / "group" / "analysis.json").read_text())
     front = dom[: dom.index('id="rates"')]
     assert ("Outcome:</b> region volume." in front) == (description.get("outcome") == "volume")
@@ -222,3 +241,17 @@ def test_the_front_page_says_the_outcome_and_shows_the_warnings(report, front_pa
     for warning in description.get("warnings") or []:
         assert html.escape(warning, quote=False) in front
     assert front.count('class="warning"') >= len(description.get("warnings") or [])
+
+
+def test_the_study_page_shows_small_p_values_and_faster_subjects(shown):
+    """The study run exercises what the default run cannot: p-values below 0.001 read
+    '< 0.001' in the browser, and the per-region list of faster subjects is there."""
+    report, dom = shown
+    group = report / "out" / "group"
+    differences = read_frame(group / "group_differences.tsv")
+    effects = read_frame(group / "subject_effects.tsv")
+    if report.name.startswith("study-report"):
+        assert (differences["p_value"] < 0.001).any()
+        assert effects["exceeds_reference"].fillna(False).astype(bool).any()
+    small = (differences["p_value"] < 0.001).sum() + (differences["p_fdr"] < 0.001).sum()
+    assert list(html_table(dom, "differences")[["p", "p (FDR)"]].to_numpy().ravel()).count("< 0.001") == small

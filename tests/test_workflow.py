@@ -10,7 +10,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, cohort_config, run_snakemake, snakemake_command
+from conftest import REPO, cohort_config, run_snakemake, snakemake_command, study_window
 from scipy import stats
 
 from brain_atrophy.inputs.regions import read_region_table
@@ -60,16 +60,6 @@ CONTRACT = {
         "p_fdr",
     ],
 }
-
-
-def study_window(cohort) -> dict:
-    """The analysis the model study ran: each subject's sessions from the week its group's
-    planted rate applies from (truth/groups.tsv ``rate_from_week``: past the pseudo-atrophy of
-    the treated groups), re-baselined there, for the groups with such a week."""
-    truth = read_frame(cohort / "truth" / "groups.tsv").drop_duplicates("group")
-    delayed = truth[truth["rate_from_week"] > 0]
-    (start,) = set(delayed["rate_from_week"])
-    return {"start_weeks": int(start), "rebaseline": True, "groups": sorted(delayed["group"])}
 
 
 def study_config(cohort, out, **extra) -> list[str]:
