@@ -214,3 +214,12 @@ def test_an_icv_constant_within_subjects_does_not_drift():
         sessions, pd.Series([1.4e6, 1.4e6, 1.5e6, 1.5e6, 1.6e6]), "labelled volume of each session"
     )
     assert row["slope_pct_per_year"] == 0.0 and not row["drifts"]
+
+
+def test_the_drift_check_runs_on_the_sessions_left_after_exclusions():
+    volumes, _ = simulate_study(9, n_per_group=(6, 6, 6), pseudo_atrophy=False)
+    icv, _ = cohort.session_icv(volumes)
+    kept = volumes[volumes["participant_id"] != volumes["participant_id"].iloc[0]]
+    sessions, kept_icv = session_rows(kept, icv)
+    assert len(sessions) == kept[["participant_id", "session_id"]].drop_duplicates().shape[0]
+    assert (kept_icv.to_numpy() == kept.loc[sessions.index, "session_icv_mm3"].to_numpy()).all()

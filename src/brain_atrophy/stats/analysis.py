@@ -118,9 +118,10 @@ def window(analysed: pd.DataFrame, group_of: pd.Series, settings: Settings) -> t
 
 
 def session_rows(volumes: pd.DataFrame, icv: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
-    """One row per session (participant_id, years) and its ICV."""
+    """One row per session of ``volumes`` (participant_id, years) and its ICV (``icv`` may cover
+    more rows: the volumes before exclusions)."""
     first = ~volumes.duplicated(["participant_id", "session_id"])
-    return volumes.loc[first, ["participant_id", "years"]], icv[first]
+    return volumes.loc[first, ["participant_id", "years"]], icv.reindex(volumes.index)[first]
 
 
 EXCLUDED_COLUMNS = ["participant_id", "session_id", "kind", "reason"]
