@@ -255,3 +255,19 @@ def test_the_study_page_shows_small_p_values_and_faster_subjects(shown):
         assert effects["exceeds_reference"].fillna(False).astype(bool).any()
     small = (differences["p_value"] < 0.001).sum() + (differences["p_fdr"] < 0.001).sum()
     assert list(html_table(dom, "differences")[["p", "p (FDR)"]].to_numpy().ravel()).count("< 0.001") == small
+
+
+def test_the_methods_paragraph_states_the_window_and_its_groups(shown):
+    """Which scans each group contributed, as analysis.json records the window."""
+    report, _ = shown
+    group = report / "out" / "group"
+    window = json.loads((group / "analysis.json").read_text())["window"]
+    groups = json.loads((group / "analysis.json").read_text())["groups"]
+    methods = " ".join((group / "methods.md").read_text().split())
+    windowed, others = window["groups"], [g for g in groups if g not in window["groups"]]
+    if not window["start_weeks"]:
+        assert "All scans were analysed." in methods
+    elif others:
+        listed = ", ".join(windowed[:-1]) + " and " + windowed[-1] if len(windowed) > 1 else windowed[0]
+        assert f"For {listed}, scans from week {window['start_weeks']:g} on study were analysed" in methods
+        assert f"for {', '.join(others)}, every scan" in methods
