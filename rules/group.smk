@@ -87,7 +87,7 @@ rule group_statistics:
         time=config.get("time"),
         time_tables=lambda wildcards: metadata().time_tables,
         layouts=lambda wildcards: metadata().layouts,
-        label_names=image_names(LABEL_IMAGES),
+        label_names=lambda wildcards: image_names(LABEL_IMAGES),
         acquisition_keys=config["acquisition_keys"],
         scanner_adjustment=config["scanner_adjustment"],
         min_spanning_subjects=config["scanner_min_spanning_subjects"],

@@ -66,7 +66,7 @@ rule qc_flagged:
         unpack(region_inputs),
         qc=rules.quality_control.output[0],
         # every image it may draw (only flagged sessions are read), so each is a tracked input
-        images=all_images(LABEL_IMAGES, T1W_IMAGES),
+        images=lambda wildcards: all_images(LABEL_IMAGES, T1W_IMAGES),
     output:
         report(
             paths.figure(OUT, "qc_flagged.png"),
