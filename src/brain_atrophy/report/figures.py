@@ -12,6 +12,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 
 from ..stats import power  # noqa: E402
+from ..stats.group import OUTCOME_COLUMNS, OUTCOME_TERMS, modelled_outcome  # noqa: E402
 
 COLOURS = plt.get_cmap("tab10").colors
 
@@ -32,7 +33,8 @@ def trajectories(volumes: pd.DataFrame, rates: pd.DataFrame, region: str, path) 
     colours = group_colours(region_rates["group"])
     fig, ax = plt.subplots(figsize=(7, 4.5))
     # every subject's line in one collection: a plot() per subject cost seconds at 1,000 subjects
-    column = "icv_fraction" if "icv_fraction" in data else "volume_mm3"  # what the rates are of
+    outcome = modelled_outcome(data)  # what the rates are of
+    column = OUTCOME_COLUMNS[outcome]
     percent = 100 * data[column] / data.groupby("participant_id")[column].transform("first")
     subject_ids = data["participant_id"].to_numpy()
     starts = np.flatnonzero(np.r_[True, subject_ids[1:] != subject_ids[:-1]]) if len(data) else []
@@ -66,7 +68,7 @@ def trajectories(volumes: pd.DataFrame, rates: pd.DataFrame, region: str, path) 
         ax.fill_between(span, line(row["ci_low"]), line(row["ci_high"]), color=colour, alpha=0.2)
         label = f"{row['group']}: {row['rate_pct_per_year']:.2f} %/yr (n={row['n_subjects']})"
         ax.plot(span, line(row["rate_pct_per_year"]), color=colour, lw=2.5, label=label)
-    quantity = "volume/ICV" if column == "icv_fraction" else "volume"
+    quantity = OUTCOME_TERMS[outcome]
     ax.set(xlabel="years since first scan in the window", ylabel=f"{quantity}, % of baseline", title=region)
     # volumes fall over time, so the lower left is empty; "best" would search every point
     ax.legend(frameon=False, fontsize=8, loc="lower left")

@@ -8,6 +8,7 @@ from importlib import metadata
 import pandas as pd
 
 from .. import __version__
+from ..stats.group import OUTCOME_TERMS
 
 PACKAGES = ["snakemake", "nibabel", "numpy", "scipy", "pandas", "statsmodels", "matplotlib"]
 
@@ -95,7 +96,7 @@ def methods_text(description: dict, rates: pd.DataFrame, regions: dict, software
         description["correction"]
     ]
     level = round(100 * description["confidence_level"])
-    outcome_term = "volume/ICV" if description.get("outcome") == "icv_fraction" else "volume"
+    outcome_term = OUTCOME_TERMS[description.get("outcome", "volume")]
     return (
         "## Methods\n\n"
         f"Regional brain volumes were measured with brain-atrophy {software['brain-atrophy']} "

@@ -23,6 +23,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
+from ..stats.group import OUTCOME_COLUMNS, modelled_outcome
 from .svg import trajectory_svg
 
 # Subjects given a section of their own (those needing attention come first); the rest are in
@@ -244,7 +245,7 @@ def by_subject(frame: pd.DataFrame, subjects: list[str]) -> dict[str, pd.DataFra
 
 def modelled(volumes: pd.DataFrame) -> str:
     """The volume table's column the rates are of: the ICV fractions when the run modelled them."""
-    return "icv_fraction" if "icv_fraction" in volumes else "volume_mm3"
+    return OUTCOME_COLUMNS[modelled_outcome(volumes)]
 
 
 def subject_view(

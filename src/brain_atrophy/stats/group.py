@@ -41,6 +41,12 @@ OUTCOME_COLUMNS = {"volume": "volume_mm3", "icv_fraction": "icv_fraction"}
 OUTCOME_TERMS = {"volume": "volume", "icv_fraction": "volume/ICV"}  # as the model's formula names them
 
 
+def modelled_outcome(volumes) -> str:
+    """The outcome a group volume table was modelled on: ``icv_fraction`` when it carries that
+    column (the run modelled it), else ``volume``."""
+    return "icv_fraction" if OUTCOME_COLUMNS["icv_fraction"] in volumes else "volume"
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the group analysis does; every field is a config key (see the schema)."""
