@@ -13,6 +13,7 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/scheduling.smk"
+include: "rules/registration.smk"
 include: "rules/subjects.smk"
 include: "rules/group.smk"
 include: "rules/report.smk"

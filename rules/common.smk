@@ -1,8 +1,8 @@
 # Configuration, input discovery and path helpers. Everything here runs at parse time (and
 # again in every cluster job): it lists directories but never opens an image.
 import functools
+import json
 import os
-import re
 import shlex
 import sys
 from pathlib import Path
@@ -35,6 +35,7 @@ from brain_atrophy.inputs.discovery import (  # noqa: E402
     all_images,
     discover,
     image_names,
+    measured_sessions,
     session_metadata,
 )
 
@@ -100,8 +101,12 @@ TISSUES = list(config["tissue_maps"])
 ATLAS = config.get("atlas")
 if ATLAS and not Path(ATLAS).is_file():
     raise ValueError(f"config 'atlas': '{ATLAS}' not found")
-LABEL_IMAGES, T1W_IMAGES = discover(config)
-SUBJECTS = sorted(LABEL_IMAGES)
+CHANGE_MEASURE = config["change_measure"]
+DISCOVERED = discover(config)
+LABEL_IMAGES, T1W_IMAGES = DISCOVERED
+# {subject: sessions in order}; the first is the baseline (change_measure: jacobian)
+SESSIONS = measured_sessions(DISCOVERED, CHANGE_MEASURE)
+SUBJECTS = sorted(SESSIONS)
 if not SUBJECTS:
     # not an error at parse time: --lint and --help must work before any data exists;
     # the group job stops with this message instead
@@ -112,6 +117,7 @@ if not SUBJECTS:
 
 wildcard_constraints:
     subject="[a-zA-Z0-9]+",
+    session="[a-zA-Z0-9]+",
 
 
 onstart:
@@ -125,21 +131,16 @@ onstart:
     )
 
 
-def natural_order(label):
-    """'w24' before 'w144': digit runs compare as numbers."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", label)]
-
-
 def subject_session_labels(wildcards):
-    return sorted(LABEL_IMAGES[wildcards.subject], key=natural_order)
+    return SESSIONS[wildcards.subject]
 
 
 def subject_image_keys(wildcards):
     """(session, tissue) of each of the subject's images, in input order; the tissue is ''
     for a label image."""
-    sessions = LABEL_IMAGES[wildcards.subject]
+    sessions = LABEL_IMAGES.get(wildcards.subject, {})
     if not TISSUES:
-        return [(s, "") for s in subject_session_labels(wildcards)]
+        return [(s, "") for s in subject_session_labels(wildcards) if s in sessions]
     return [
         (s, t)
         for s in subject_session_labels(wildcards)
@@ -170,15 +171,50 @@ def subject_t1w_images(wildcards):
     return [t1w[s] for s in subject_t1w_sessions(wildcards)]
 
 
+def subject_follow_ups(wildcards):
+    """change_measure: jacobian: the follow-ups to register to the baseline, when the baseline
+    has a T1w and labels (without them the subject job reports what is missing)."""
+    if CHANGE_MEASURE != "jacobian":
+        return []
+    baseline, *follow_ups = subject_session_labels(wildcards)
+    t1w = T1W_IMAGES.get(wildcards.subject, {})
+    if baseline not in t1w or baseline not in LABEL_IMAGES.get(wildcards.subject, {}):
+        return []
+    return [s for s in follow_ups if s in t1w]
+
+
 def subject_inputs(wildcards):
     """The subject job's inputs: the region table (and label lookup table, atlas), its label
-    images (or tissue maps) and its T1w images."""
+    images (or tissue maps), its T1w images and its follow-ups' registrations."""
     return {
         **region_inputs(wildcards),
         **atlas_input(wildcards),
         "images": subject_images(wildcards),
         "t1w": subject_t1w_images(wildcards),
+        "registrations": [
+            paths.registration_output(OUT, wildcards.subject, s)
+            for s in subject_follow_ups(wildcards)
+        ],
     }
+
+
+def pair_inputs(wildcards):
+    """A follow-up's registration job: the baseline's T1w and labels, the follow-up's T1w."""
+    baseline = subject_session_labels(wildcards)[0]
+    return {
+        "baseline_t1w": T1W_IMAGES[wildcards.subject][baseline],
+        "labels": LABEL_IMAGES[wildcards.subject][baseline],
+        "followup_t1w": T1W_IMAGES[wildcards.subject][wildcards.session],
+    }
+
+
+# what decides a registration: changing one re-registers every pair (threads and resources
+# are not among them)
+REGISTRATION_SETTINGS = {
+    key: value
+    for key, value in config["registration"].items()
+    if key not in ("threads", "mem_mb", "runtime")
+}
 
 
 def subject_job_arguments(wildcards, input):
@@ -200,7 +236,26 @@ def subject_job_arguments(wildcards, input):
         )
     for session, path in zip(subject_t1w_sessions(wildcards), input.t1w, strict=True):
         arguments += ["--t1w", session, path]
+    if CHANGE_MEASURE == "jacobian":
+        arguments += ["--jacobian", *subject_session_labels(wildcards)]
+        arguments += ["--qc", json.dumps(config["qc"], sort_keys=True)]
+        follow_ups = subject_follow_ups(wildcards)
+        for session, path in zip(follow_ups, input.registrations, strict=True):
+            arguments += ["--registration", session, path]
     return shlex.join(arguments)
+
+
+def session_images():
+    """{subject: {session: the image its volumes come from}}: the label image, or under
+    change_measure: jacobian the T1w (its name carries the acquisition's entities)."""
+    primary = T1W_IMAGES if CHANGE_MEASURE == "jacobian" else LABEL_IMAGES
+    return {
+        subject: {
+            s: primary.get(subject, {}).get(s) or LABEL_IMAGES[subject][s]
+            for s in sessions
+        }
+        for subject, sessions in SESSIONS.items()
+    }
 
 
 @functools.cache
@@ -208,7 +263,7 @@ def metadata():
     """Where each session's time and acquisition are kept (sessions.tsv, scans.tsv, T1w
     sidecars): read by the group job only, so correcting a date never re-measures an image.
     """
-    return session_metadata(BIDS_DIR, LABEL_IMAGES)
+    return session_metadata(BIDS_DIR, SESSIONS)
 
 
 def final_outputs():

@@ -34,6 +34,7 @@ IMPORT_TO_DISTRIBUTION = {
     "sklearn": "scikit-learn",
     "skimage": "scikit-image",
     "isal": "isal",
+    "ants": "antspyx",
     "zlib_ng": "zlib-ng",
     "cv2": "opencv-python",
     "bs4": "beautifulsoup4",

@@ -98,7 +98,8 @@ def subject_outputs(folder, subject: str, sessions=()) -> dict:
     """The subject job's files inside its folder (``<out>/sub-<label>``): each session's
     ``ses-<label>/anat/sub-<label>_ses-<label>_volumes.tsv``, the subject's
     ``anat/sub-<label>_volumes.tsv`` (every session), its QC mosaic
-    ``figures/sub-<label>_desc-regions_qc.png`` and, for a subject left out under --keep-going,
+    ``figures/sub-<label>_desc-regions_qc.png``, with change_measure: jacobian each follow-up's
+    registration QC ``anat/sub-<label>_registration.tsv``, and, for a subject left out under --keep-going,
     ``sub-<label>_errors.tsv``."""
     root, sub = Path(folder), participant_id(subject)
     return {
@@ -106,8 +107,29 @@ def subject_outputs(folder, subject: str, sessions=()) -> dict:
             ses: root / session_id(ses) / "anat" / f"{sub}_{session_id(ses)}_volumes.tsv" for ses in sessions
         },
         "volumes": root / "anat" / f"{sub}_volumes.tsv",
+        "registration": root / "anat" / f"{sub}_registration.tsv",
         "mosaic": root / "figures" / f"{sub}_desc-regions_qc.png",
         "errors": root / f"{sub}_errors.tsv",
+    }
+
+
+def registration_output(out, subject: str, session: str) -> str:
+    """A follow-up's registration to its baseline, one job's folder (change_measure: jacobian):
+    ``<out>/registration/sub-<label>/ses-<label>``. Outside the subject's folder, so that a
+    subject job's rerun (new regions, a new session) keeps every registration."""
+    return os.path.join(str(out), REGISTRATION, participant_id(subject), session_id(session))
+
+
+def registration_files(folder, subject: str, session: str) -> dict:
+    """The registration job's files in its folder: the Jacobian determinant on the baseline
+    T1w's grid, the follow-up warped onto that grid (QC), the pair's QC measures and settings,
+    and, for a pair that failed under --keep-going, what was wrong."""
+    root, stem = Path(folder), f"{participant_id(subject)}_{session_id(session)}"
+    return {
+        "jacobian": root / f"{stem}_space-baseline_jacobian.nii.gz",
+        "warped": root / f"{stem}_space-baseline_T1w.nii.gz",
+        "measures": root / f"{stem}_registration.json",
+        "errors": root / f"{stem}_errors.tsv",
     }
 
 
@@ -116,7 +138,7 @@ SUBJECT_REPORT_PATTERNS = ["figures/{name}_qc.png"]
 
 # The output dataset's top level: BIDS names for the subjects' folders; the rest has no BIDS
 # name and is listed in .bidsignore.
-GROUP, FIGURES, LOGS = "group", "figures", "logs"
+GROUP, FIGURES, LOGS, REGISTRATION = "group", "figures", "logs", "registration"
 REPORT_PAGE = "report.html"
 DATASET_DESCRIPTION = "dataset_description.json"
 BIDSIGNORE = ".bidsignore"
@@ -153,16 +175,22 @@ def subject_log(out, rule: str, subject: str) -> str:
     return os.path.join(str(out), LOGS, rule, f"{participant_id(subject)}.log")
 
 
+def pair_log(out, rule: str, subject: str, session: str) -> str:
+    """``<out>/logs/<rule>/sub-<label>_ses-<label>.log``: a per-session job's log."""
+    return os.path.join(str(out), LOGS, rule, f"{participant_id(subject)}_{session_id(session)}.log")
+
+
 # .bidsignore (gitignore syntax, relative to the output root); without a trailing slash: the
 # validator still flags a folder listed as "group/".
 BIDSIGNORE_PATTERNS = [
     ("group-level tables, the model summary, methods and configuration", [f"/{GROUP}"]),
     ("figures (group level and each subject's QC mosaic)", [f"/{FIGURES}", f"{SUBJECT}*/figures"]),
     ("one log per job", [f"/{LOGS}"]),
+    ("each follow-up's registration to its baseline (Jacobian maps, warped T1w)", [f"/{REGISTRATION}"]),
     ("the study's report page", [f"/{REPORT_PAGE}"]),
     (
         "tables BIDS has no suffix for, and the top-level sidecar describing their columns",
-        ["*_volumes.tsv", f"/{VOLUMES_SIDECAR}"],
+        ["*_volumes.tsv", "*_registration.tsv", f"/{VOLUMES_SIDECAR}"],
     ),
     ("a subject left out under --keep-going: what was wrong with its input", [f"{SUBJECT}*/*_errors.tsv"]),
 ]

@@ -200,6 +200,38 @@ class Discovered(NamedTuple):
 
 
 def discover(config: dict) -> Discovered:
+    """Every image a config points at (see find_images); with change_measure: jacobian, every
+    session's T1w: the segmentation dataset's where present, otherwise the raw dataset's
+    (``bids_dir``, ``t1w_filters`` picks one), otherwise ``t1w_pattern``'s."""
+    found = find_images(config)
+    if config.get("change_measure", "labels") != "jacobian":
+        return found
+    raw = find_session_images(config["bids_dir"], {"T1w": config["t1w_filters"]})["T1w"]
+    pattern = find_pattern_images(config["t1w_pattern"]) if config.get("t1w_pattern") else {}
+    t1w: dict = {}
+    for source in (pattern, raw, found.t1w_images):  # later sources take precedence
+        for subject, sessions in source.items():
+            t1w.setdefault(subject, {}).update(sessions)
+    return Discovered(found.label_images, t1w)
+
+
+def measured_sessions(found: Discovered, change_measure: str = "labels") -> dict:
+    """{subject: [session, …]} in natural order (digit runs as numbers: 'w24' before 'w144'):
+    the sessions with a label image, and with change_measure: jacobian also those with only a
+    T1w (a follow-up needs no labels). The first is the subject's baseline."""
+    sessions: dict = {s: set(found.label_images[s]) for s in found.label_images}
+    if change_measure == "jacobian":
+        for subject, t1w in found.t1w_images.items():
+            sessions.setdefault(subject, set()).update(t1w)
+    return {subject: sorted(labels, key=natural_order) for subject, labels in sorted(sessions.items())}
+
+
+def natural_order(label: str) -> list:
+    """'w24' before 'w144': digit runs compare as numbers."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", label)]
+
+
+def find_images(config: dict) -> Discovered:
     """Every image a (schema-validated) config points at, from directory listings only: the
     segmentation dataset's ``sub-*/ses-*/anat/`` (label images or tissue maps), a path pattern
     (``segmentation_pattern``), or FreeSurfer's longitudinal SUBJECTS_DIR; and the T1w images

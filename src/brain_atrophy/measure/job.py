@@ -16,6 +16,7 @@ data leaves only a record of it in the output folder, and the job succeeds.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 
@@ -49,8 +50,26 @@ def parse_arguments(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--t1w", nargs=2, action="append", default=[], metavar=("SESSION", "PATH"), help="T1w image"
     )
+    parser.add_argument(
+        "--jacobian",
+        nargs="+",
+        metavar="SESSION",
+        help="change_measure: jacobian, measuring these sessions in order (the first is the baseline)",
+    )
+    parser.add_argument("--qc", default="{}", help="QC thresholds of registered pairs (JSON; config 'qc')")
+    parser.add_argument(
+        "--registration",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("SESSION", "FOLDER"),
+        help="a follow-up's registration to the baseline (the register_session job's folder)",
+    )
     arguments = parser.parse_args(argv)
-    if bool(arguments.tissue) == bool(arguments.image):
+    if arguments.jacobian:
+        if arguments.tissue:
+            parser.error("--jacobian measures label images, not tissue maps")
+    elif bool(arguments.tissue) == bool(arguments.image):
         parser.error("give either --image (label images) or --tissue with --tissue-map (tissue maps)")
     return arguments
 
@@ -65,18 +84,37 @@ def session_images(arguments: argparse.Namespace) -> dict:
     return images
 
 
-def measure(arguments: argparse.Namespace) -> None:
-    try:
-        process_subject(
+def measure_subject(arguments: argparse.Namespace) -> None:
+    if arguments.jacobian:
+        from .longitudinal import process_subject_jacobian
+
+        process_subject_jacobian(
             subject=arguments.subject,
-            images=session_images(arguments),
+            sessions=arguments.jacobian,
+            images=dict(arguments.image),
+            t1w_images=dict(arguments.t1w),
+            registrations=dict(arguments.registration),
             region_tsv=arguments.regions,
             label_tsv=arguments.label_table,
-            t1w_images=dict(arguments.t1w),
-            tissues=arguments.tissue,
-            atlas=arguments.atlas,
             subject_dir=arguments.output,
+            qc_thresholds=json.loads(arguments.qc),
         )
+        return
+    process_subject(
+        subject=arguments.subject,
+        images=session_images(arguments),
+        region_tsv=arguments.regions,
+        label_tsv=arguments.label_table,
+        t1w_images=dict(arguments.t1w),
+        tissues=arguments.tissue,
+        atlas=arguments.atlas,
+        subject_dir=arguments.output,
+    )
+
+
+def measure(arguments: argparse.Namespace) -> None:
+    try:
+        measure_subject(arguments)
     except InputError as err:
         if os.environ.get("BRAIN_ATROPHY_KEEP_GOING") != "1":
             raise

@@ -20,7 +20,10 @@ from .volumes import label_counts, region_voxel_counts
 
 log = logging.getLogger(__name__)
 
-SESSION_COLUMNS = ["region", "volume_mm3", "n_voxels", "labelled_mm3", "voxel_mm3"]
+# method: how the volume was measured, "labels" (counting a segmentation's labels or tissue
+# maps) or "jacobian" (Jacobian integration of a registration to the baseline)
+LABELS, JACOBIAN = "labels", "jacobian"
+SESSION_COLUMNS = ["region", "method", "volume_mm3", "n_voxels", "labelled_mm3", "voxel_mm3"]
 # The subject's volume table: every session's regions. Times are joined at the group level
 # (from sessions.tsv / scans.tsv), so correcting a date never re-measures an image.
 VOLUME_COLUMNS = ["participant_id", "session_id", *SESSION_COLUMNS]
@@ -39,6 +42,7 @@ def session_volumes(image_path, regions: dict[str, tuple[int, ...]], image=None)
     return [
         {
             "region": name,
+            "method": LABELS,
             "volume_mm3": n * voxel_mm3,
             "n_voxels": n,
             "labelled_mm3": labelled,

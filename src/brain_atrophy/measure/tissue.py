@@ -140,6 +140,7 @@ def session_tissue_volumes(
         rows.append(
             {
                 "region": name,
+                "method": "labels",
                 "volume_mm3": volume,
                 "n_voxels": round(effective),
                 "labelled_mm3": total_mm3,
