@@ -14,6 +14,8 @@ def main(smk):
         version=__version__,
         code_url=smk.params.code_url,
         sources=smk.params.sources,
+        # change_measure: jacobian only: the columns of every *_registration.tsv
+        registration_path=smk.output.get("registration_sidecar"),
     )
 
 

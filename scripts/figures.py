@@ -4,11 +4,14 @@ from pathlib import Path
 
 from brain_atrophy.report import figures
 from brain_atrophy.scripting import run_script
+from brain_atrophy.stats.group import measure_rows
 from brain_atrophy.tables import read_frame
 
 
 def main(smk):
-    volumes = read_frame(smk.input.volumes)
+    # the modelled change measure's rows (with change_measure: jacobian the table also holds the
+    # label counts of sessions with label images)
+    volumes = measure_rows(read_frame(smk.input.volumes))
     rates = read_frame(smk.input.rates_by_group)
     pairwise = read_frame(smk.input.pairwise_differences)
     power = read_frame(smk.input.power)

@@ -15,6 +15,7 @@ from brain_atrophy.tables import write_frame
 TABLES = [
     "volumes", "subject_rates", "rates_by_group", "group_differences", "pairwise_differences",
     "sensitivity", "power", "excluded", "acquisitions", "scanner_effects", "subject_effects", "icv_drift",
+    "rates_by_measure",
 ]  # fmt: skip
 
 
@@ -32,6 +33,7 @@ def settings_from(params) -> Settings:
         rebaseline=window["rebaseline"],
         window_groups=tuple(window["groups"]) if window.get("groups") is not None else None,
         outcome=params.outcome,
+        change_measure=params.change_measure,
         power_alpha=study["alpha"],
         power_target=study["power"],
         power_reductions=tuple(study["reductions"]),

@@ -9,7 +9,10 @@ from brain_atrophy.report.page import report_page
 from brain_atrophy.scripting import run_script
 from brain_atrophy.tables import read_frame
 
-TABLES = ["rates_by_group", "group_differences", "subject_effects", "scanner_effects", "qc", "volumes"]
+TABLES = [
+    "rates_by_group", "group_differences", "subject_effects", "scanner_effects", "qc", "volumes",
+    "rates_by_measure",
+]  # fmt: skip
 
 
 def main(smk):

@@ -13,8 +13,11 @@ from conftest import REPO
 from helpers import write_image
 
 from brain_atrophy import paths
+from brain_atrophy.measure.longitudinal import REGISTRATION_COLUMNS
 from brain_atrophy.measure.subject import process_subject
+from brain_atrophy.register.quality import POOR_ALIGNMENT, REGISTRATION_FAILED
 from brain_atrophy.report import derivatives
+from brain_atrophy.stats.group import CHANGE_MEASURES
 
 # BIDS 1.9.0, "Modality agnostic files" (dataset_description.json): REQUIRED in every dataset,
 # and in a derivative dataset GeneratedBy too, with DatasetType "derivative".
@@ -23,6 +26,7 @@ REQUIRED_FOR_DERIVATIVES = {"GeneratedBy", "DatasetType"}
 # BIDS 1.9.0, "Common principles", tabular files: the keys a column's description may have
 COLUMN_KEYS = {"LongName", "Description", "Levels", "Units", "Delimiter", "TermURL", "HED"}
 SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
+REGISTRATION_FLAGS = (REGISTRATION_FAILED, POOR_ALIGNMENT)
 PROJECT_NAME = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["name"]
 
 
@@ -109,3 +113,29 @@ def test_bidsignore_lists_folders_without_trailing_slash(output):
     patterns = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert patterns and not [p for p in patterns if p.endswith("/")]
     assert text.endswith("\n")
+
+
+def test_the_method_column_lists_every_change_measure(output):
+    method = json.loads((output / paths.VOLUMES_SIDECAR).read_text(encoding="utf-8"))["method"]
+    assert set(method["Levels"]) == set(CHANGE_MEASURES)
+    assert all(text.strip() for text in method["Levels"].values())
+
+
+def test_the_registration_sidecar_describes_the_registration_tables(tmp_path):
+    """change_measure: jacobian: every sub-<label>_registration.tsv's columns, one sidecar at the
+    root, written only when asked for."""
+    files = {name: tmp_path / name for name in ("description.json", "bidsignore", "volumes.json")}
+    derivatives.write_dataset_files(*files.values(), "1.2.3", "https://example.org/code", [tmp_path])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(files)
+    derivatives.write_dataset_files(
+        *files.values(),
+        "1.2.3",
+        "https://example.org/code",
+        [tmp_path],
+        registration_path=tmp_path / "registration.json",
+    )
+    columns = json.loads((tmp_path / "registration.json").read_text(encoding="utf-8"))
+    assert list(columns) == REGISTRATION_COLUMNS  # the columns the subject job writes, in its order
+    for column, entry in columns.items():
+        assert set(entry) <= COLUMN_KEYS and entry["Description"].strip(), column
+    assert set(columns["flags"]["Levels"]) == set(REGISTRATION_FLAGS) and columns["flags"]["Delimiter"] == ","

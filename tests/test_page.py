@@ -4,6 +4,7 @@ window and warnings, and the trajectory panels' title band."""
 
 import re
 import xml.etree.ElementTree as ET
+from html import unescape
 
 import numpy as np
 import pandas as pd
@@ -264,3 +265,86 @@ def test_trajectory_titles_have_a_band_of_their_own_above_the_axis_labels():
     )
     assert float(title.get("y")) < y_axis_top
     assert all(float(title.get("y")) < float(c.get("cy")) - float(c.get("r")) for c in svg.findall("circle"))
+
+
+JACOBIAN_TEXT = (
+    "Jacobian integration of each follow-up's registration to its baseline (ANTs SyN, halfway space)"
+)
+
+
+def jacobian_tables(both: bool = True) -> dict[str, pd.DataFrame]:
+    """tables() as a change_measure: jacobian run writes them: the volume table with the label
+    counts beside the Jacobian rows (different volumes), and rates_by_measure with the label
+    counts' rates beside the Jacobian ones when ``both``."""
+    frames = tables()
+    volumes = frames["volumes"]
+    frames["volumes"] = pd.concat(
+        [
+            volumes.assign(method="jacobian"),
+            volumes.assign(method="labels", volume_mm3=volumes["volume_mm3"] * 1.5),
+        ],
+        ignore_index=True,
+    )
+    jacobian = frames["rates_by_group"].assign(method="jacobian")
+    labels = jacobian.assign(
+        method="labels",
+        rate_pct_per_year=jacobian["rate_pct_per_year"] - 0.05,
+        ci_low=jacobian["ci_low"] - 0.2,
+    )
+    by_measure = pd.concat([jacobian, labels] if both else [jacobian]).sort_index(kind="stable")
+    frames["rates_by_measure"] = by_measure.assign(ci_width=by_measure["ci_high"] - by_measure["ci_low"])
+    return frames
+
+
+def jacobian_description(both: bool = True) -> dict:
+    comparison = {"measures": ["jacobian", "labels"], "reason": None}
+    if not both:
+        reason = "1 of 12 modelled sessions have no label image (e.g. sub-HC01 ses-2)"
+        comparison = {"measures": ["jacobian"], "reason": reason}
+    return description(
+        change_measure="jacobian", change_measure_description=JACOBIAN_TEXT, measure_comparison=comparison
+    )
+
+
+def test_the_change_measure_is_on_the_front_page():
+    html = report_page(jacobian_tables(), jacobian_description())
+    front = unescape(text_of(html[: html.index("<h2>")]))
+    assert f"Volume change measured by {JACOBIAN_TEXT}; label counting of the same sessions" in front
+    assert front.index("Study.") < front.index("Volume change measured by")
+    labels = report_page(tables(), description(change_measure="labels"))
+    assert "Volume change measured by label counting in each session's own segmentation." in unescape(
+        text_of(labels)
+    )
+    alone = text_of(report_page(jacobian_tables(both=False), jacobian_description(both=False)))
+    assert "label counts not compared: 1 of 12 modelled sessions have no label image" in alone
+
+
+def test_both_measures_rates_are_shown_side_by_side_after_the_answer():
+    frames = jacobian_tables()
+    html = report_page(frames, jacobian_description())
+    shown = html_table(html, "rates-by-measure")
+    assert list(shown.columns) == [
+        "region", "group", "subjects", "rate %/yr (Jacobian integration)", "CI width (Jacobian integration)",
+        "rate %/yr (label counting)", "CI width (label counting)",
+    ]  # fmt: skip
+    assert list(dict.fromkeys(shown["region"])) == [*REGIONS, "extra"]
+    expected = frames["rates_by_measure"].set_index(["region", "group", "method"])
+    for _, row in shown.iterrows():
+        for method, name in (("jacobian", "Jacobian integration"), ("labels", "label counting")):
+            source = expected.loc[(row["region"], row["group"], method)]
+            assert row[f"rate %/yr ({name})"] == f"{source['rate_pct_per_year']:.2f}"
+            assert row[f"CI width ({name})"] == f"{source['ci_width']:.2f}"
+    # the answer first: the rates and differences come before the comparison
+    assert html.index('id="rates"') < html.index('id="differences"') < html.index('id="rates-by-measure"')
+    # one measure: no comparison table
+    assert 'id="rates-by-measure"' not in report_page(
+        jacobian_tables(both=False), jacobian_description(both=False)
+    )
+    assert 'id="rates-by-measure"' not in report_page(tables(), description())
+
+
+def test_subject_plots_show_the_modelled_measures_points_only():
+    html = report_page(jacobian_tables(), jacobian_description())
+    for subject, section in re.findall(r'<section class="subject" id="([^"]+)">(.*?)</section>', html, re.S):
+        for svg in re.findall(r"<svg .*?</svg>", section, re.S):
+            assert svg.count("<circle") == len(YEARS), subject  # not the label counts' points too

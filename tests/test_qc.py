@@ -1,8 +1,11 @@
-"""The QC table's per-session flags, on volumes with planted faults."""
+"""The QC table's per-session flags, on volumes with planted faults, and the registration
+flags of change_measure: jacobian."""
 
+import numpy as np
 import pandas as pd
 
-from brain_atrophy.stats.qc import session_flags
+from brain_atrophy.stats.group import measure_rows
+from brain_atrophy.stats.qc import add_registration_flags, session_flags
 
 
 def volumes(rows):
@@ -71,3 +74,45 @@ def test_the_first_session_on_a_new_acquisition_is_flagged():
         "scanner_change",
         "",
     ]
+
+
+def registration(rows):
+    """Registration table rows (participant_id, session_id, flags), as the subject job writes them."""
+    return pd.DataFrame(
+        [
+            {"participant_id": s, "session_id": k, "baseline_session_id": "ses-0", "flags": f}
+            for s, k, f in rows
+        ]
+    )
+
+
+def test_registration_flags_join_their_follow_ups_session():
+    rows = steady("sub-a", jump=0.9) + steady("sub-b") + steady("sub-c")
+    table = session_flags(volumes(rows), max_change_pct_per_year=5, min_voxels=50)
+    pairs = registration(
+        [
+            ("sub-a", "ses-2", "poor_alignment"),  # a session flagged already
+            ("sub-b", "ses-1", "registration_failed,poor_alignment"),
+            ("sub-b", "ses-3", np.nan),  # no flags: read back from the TSV as missing
+            ("sub-c", "ses-1", ""),
+            ("sub-z", "ses-1", "registration_failed"),  # not analysed: not in the QC table
+        ]
+    )
+    flagged = add_registration_flags(table, pairs)
+    assert flags_of(flagged, "sub-a", "ses-2") == "implausible_change:thalamus;poor_alignment"
+    assert flags_of(flagged, "sub-b", "ses-1") == "registration_failed;poor_alignment"
+    assert [flags_of(flagged, "sub-b", f"ses-{k}") for k in (0, 2, 3)] == ["", "", ""]
+    assert not flagged[flagged["participant_id"] == "sub-c"]["flagged"].any()
+    assert len(flagged) == len(table) and "sub-z" not in set(flagged["participant_id"])
+    # flagged sessions first, sub-b's follow-up among them
+    assert flagged["flagged"].tolist() == sorted(flagged["flagged"], reverse=True)
+    row = flagged[(flagged["participant_id"] == "sub-b") & (flagged["session_id"] == "ses-1")]
+    assert row["flagged"].item()
+    assert add_registration_flags(table, pd.DataFrame()).equals(table)
+
+
+def test_a_table_with_both_measures_is_checked_on_the_modelled_ones_rows():
+    jacobian = volumes(steady("sub-a")).assign(method="jacobian")
+    labels = volumes(steady("sub-a", jump=0.9)).assign(method="labels")  # a jump only the label counts have
+    table = session_flags(measure_rows(pd.concat([jacobian, labels], ignore_index=True)), 5, 50)
+    assert len(table) == 4 and not table["flagged"].any()

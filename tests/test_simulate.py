@@ -13,7 +13,7 @@ from brain_atrophy_demo import demo
 from brain_atrophy_demo.simulate import GROUP_RATES, add_scanner_upgrade, simulate_volumes
 
 WEEKS = (0, 24, 48, 96)
-COLUMNS = ["participant_id", "session_id", "years", "region", "volume_mm3", "n_voxels"]
+COLUMNS = ["participant_id", "session_id", "years", "region", "method", "volume_mm3", "n_voxels"]
 
 
 def test_layout_of_the_volume_and_participant_tables():

@@ -27,6 +27,7 @@ CONTRACT = {
         "acq_time",
         "years",
         "region",
+        "method",
         "volume_mm3",
         "n_voxels",
     ],
@@ -58,6 +59,16 @@ CONTRACT = {
         "ci_high",
         "p_value",
         "p_fdr",
+    ],
+    "rates_by_measure.tsv": [
+        "group",
+        "region",
+        "method",
+        "rate_pct_per_year",
+        "ci_low",
+        "ci_high",
+        "ci_width",
+        "n_subjects",
     ],
 }
 

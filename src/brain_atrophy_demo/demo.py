@@ -39,6 +39,11 @@ from brain_atrophy.tables import write_rows
 ATLAS_WHEEL = "deepmriprep==0.3.0"
 ATLAS_MEMBER = "deepmriprep/data/templates/ibsr.nii.gz"
 ATLAS_SHA256 = "45c5ece8888340596dec095459bac19ca3dca6e92844c9276b6c10bb2834782e"
+# The brain-extracted 0.5 mm T1 template in the atlas's world space (brain_atrophy_demo.deform).
+TEMPLATE_MEMBER = "deepmriprep/data/templates/Template_05mm_bet.nii.gz"
+TEMPLATE_SHA256 = "7d96889867d29803021a276ba54c0225534266730c5f5348a1ea78ee2d6e62c1"
+# Every member read from the wheel, with its content's sha256: one download extracts them all.
+WHEEL_MEMBERS = {ATLAS_MEMBER: ATLAS_SHA256, TEMPLATE_MEMBER: TEMPLATE_SHA256}
 CSF = 24
 # Scheduled visits (weeks on study) per group, as in the OPERA II MRI substudy: controls were
 # not scanned at week 24 (Kolind et al., NeuroImage Clin 2022; Mult Scler 2023).
@@ -83,9 +88,15 @@ STORAGE = ("uint8", "int16", "int32", "float32")
 
 def fetch_atlas(cache_dir) -> Path:
     """The IBSR label image, extracted from the PyPI wheel into ``cache_dir`` (once)."""
+    return fetch_member(cache_dir, ATLAS_MEMBER, ATLAS_SHA256)
+
+
+def fetch_member(cache_dir, member: str, sha256: str) -> Path:
+    """The wheel's file ``member`` (content ``sha256``), extracted into ``cache_dir`` under its
+    base name (once); a download also extracts the other WHEEL_MEMBERS not yet cached."""
     cache_dir = Path(cache_dir)
-    target = cache_dir / "ibsr.nii.gz"
-    if target.is_file() and _sha256(target) == ATLAS_SHA256:
+    target = cache_dir / Path(member).name
+    if target.is_file() and _sha256(target) == sha256:
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -95,9 +106,12 @@ def fetch_atlas(cache_dir) -> Path:
         )
         wheel = next(Path(tmp).glob("deepmriprep-*.whl"))
         with zipfile.ZipFile(wheel) as archive:
-            target.write_bytes(archive.read(ATLAS_MEMBER))
-    if _sha256(target) != ATLAS_SHA256:
-        raise RuntimeError(f"{target}: unexpected content (sha256 differs from the known atlas)")
+            for name, digest in {**WHEEL_MEMBERS, member: sha256}.items():
+                path = cache_dir / Path(name).name
+                if name == member or not (path.is_file() and _sha256(path) == digest):
+                    path.write_bytes(archive.read(name))
+    if _sha256(target) != sha256:
+        raise RuntimeError(f"{target}: unexpected content (sha256 differs from the known {member})")
     return target
 
 

@@ -34,6 +34,7 @@ def simulate_volumes(seed: int, n_per_group=(44, 59, 30), slope_sd=0.12, noise_s
                         "session_id": session_id(f"w{w}"),
                         "years": years,
                         "region": "brain",
+                        "method": "labels",
                         "volume_mm3": float(np.exp(y / 100)),
                         "n_voxels": 0,
                     }
@@ -149,6 +150,7 @@ def simulate_study(
                             "session_id": session_id(f"w{w}"),
                             "years": years,
                             "region": region,
+                            "method": "labels",
                             "volume_mm3": float(np.exp(y / 100) * icv),
                             "n_voxels": 0,
                             "labelled_mm3": float(icv),

@@ -72,7 +72,7 @@ def baseline_labels(labels_path, t1w_path) -> np.ndarray:
         raise InputError(labels_path, f"label image is not 3D (shape {labels.shape})")
     if labels.shape != t1w.shape or not np.allclose(labels.affine, t1w.affine, atol=1e-3):
         logging.getLogger(__name__).info(
-            "labels %s are on another grid than the T1w %s: carried over by their affines (nearest neighbour)",
+            "labels %s are on another grid than the T1w %s: carried over by their affines (nearest)",
             labels_path,
             t1w_path,
         )

@@ -12,7 +12,14 @@ import pandas as pd  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 
 from ..stats import power  # noqa: E402
-from ..stats.group import OUTCOME_COLUMNS, OUTCOME_TERMS, modelled_outcome  # noqa: E402
+from ..stats.group import (  # noqa: E402
+    JACOBIAN,
+    OUTCOME_COLUMNS,
+    OUTCOME_TERMS,
+    measure_rows,
+    modelled_measure,
+    modelled_outcome,
+)
 
 COLOURS = plt.get_cmap("tab10").colors
 
@@ -26,7 +33,9 @@ def group_colours(groups) -> dict:
 
 def trajectories(volumes: pd.DataFrame, rates: pd.DataFrame, region: str, path) -> None:
     """Each subject's volume as % of its baseline over years, by group, with the mixed model's
-    group rate as a line and its CI as a band."""
+    group rate as a line and its CI as a band; of the modelled change measure's rows."""
+    measure = modelled_measure(volumes)
+    volumes = measure_rows(volumes, measure)
     analysed = volumes["in_window"] & ~volumes["excluded"]  # what the model saw
     data = volumes[(volumes["region"] == region) & analysed].sort_values(["participant_id", "years"])
     region_rates = rates[rates["region"] == region]
@@ -68,7 +77,7 @@ def trajectories(volumes: pd.DataFrame, rates: pd.DataFrame, region: str, path) 
         ax.fill_between(span, line(row["ci_low"]), line(row["ci_high"]), color=colour, alpha=0.2)
         label = f"{row['group']}: {row['rate_pct_per_year']:.2f} %/yr (n={row['n_subjects']})"
         ax.plot(span, line(row["rate_pct_per_year"]), color=colour, lw=2.5, label=label)
-    quantity = OUTCOME_TERMS[outcome]
+    quantity = OUTCOME_TERMS[outcome] + (" (Jacobian integration)" if measure == JACOBIAN else "")
     ax.set(xlabel="years since first scan in the window", ylabel=f"{quantity}, % of baseline", title=region)
     # volumes fall over time, so the lower left is empty; "best" would search every point
     ax.legend(frameon=False, fontsize=8, loc="lower left")

@@ -1,4 +1,5 @@
-"""A methods paragraph generated from the run: software, regions, model, window, numbers."""
+"""A methods paragraph generated from the run: software, regions, how volume change was
+measured, model, window, numbers."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from importlib import metadata
 import pandas as pd
 
 from .. import __version__
-from ..stats.group import OUTCOME_TERMS
+from ..stats.group import JACOBIAN, LABELS, OUTCOME_TERMS
 
-PACKAGES = ["snakemake", "nibabel", "numpy", "scipy", "pandas", "statsmodels", "matplotlib"]
+PACKAGES = ["snakemake", "nibabel", "numpy", "scipy", "pandas", "statsmodels", "matplotlib", "antspyx"]
 
 
 def versions() -> dict[str, str]:
@@ -56,6 +57,37 @@ def _outcome_text(description: dict) -> str:
     )
 
 
+def _jacobian_text(description: dict) -> str:
+    """How Jacobian integration measured the follow-ups (change_measure: jacobian), and whether
+    the label counts were modelled beside it; empty for label counting."""
+    if description.get("change_measure", LABELS) != JACOBIAN:
+        return ""
+    comparison = description.get("measure_comparison") or {}
+    if LABELS in (comparison.get("measures") or []):
+        compared = (
+            "For comparison, the label-count volumes of the same sessions were modelled with the same "
+            "model (group/rates_by_measure.tsv). "
+        )
+    elif comparison.get("reason"):
+        compared = f"Label counts were not modelled for comparison: {comparison['reason']}. "
+    else:
+        compared = ""
+    return (
+        "Follow-up volumes were measured by Jacobian integration, which reads every follow-up against "
+        "the subject's baseline rather than segmenting it anew: each follow-up T1w was registered to the "
+        "baseline T1w, first rigidly (mutual information, inside the baseline's brain mask), then both "
+        "images were resampled once into the space halfway between them and corrected for bias field "
+        "(N4), and deformably with ANTs SyN (symmetric diffeomorphic normalization, local "
+        "cross-correlation metric). Each region's follow-up volume was its baseline volume times the "
+        "mean Jacobian determinant of the deformation over the region's baseline voxels; the baseline "
+        "volumes were counted in the baseline label image. Each registration was checked by the "
+        "correlation of the baseline and the warped follow-up inside the brain, the fraction of brain "
+        "voxels where the deformation folded and the mean log-Jacobian in a shell outside the brain, "
+        "where nothing should change; flagged pairs are listed in the QC table. "
+        f"{compared}"
+    )
+
+
 def methods_text(description: dict, rates: pd.DataFrame, regions: dict, software: dict) -> str:
     counts = rates.drop_duplicates("group").set_index("group")
     first_region = rates.dropna(subset=["n_subjects"])["region"].iloc[0]
@@ -97,13 +129,19 @@ def methods_text(description: dict, rates: pd.DataFrame, regions: dict, software
     ]
     level = round(100 * description["confidence_level"])
     outcome_term = OUTCOME_TERMS[description.get("outcome", "volume")]
+    jacobian = description.get("change_measure", LABELS) == JACOBIAN
+    if jacobian:
+        source_text += " and T1w images"
+        volume_text = volume_text.replace("Each region's volume", "At each label image, a region's volume")
+    ants = f", ANTsPy {software['antspyx']}" if jacobian and "antspyx" in software else ""
     return (
         "## Methods\n\n"
         f"Regional brain volumes were measured with brain-atrophy {software['brain-atrophy']} "
         f"(Snakemake {software['snakemake']}, Python {software['python']}, nibabel {software['nibabel']}, "
         f"NumPy {software['numpy']}, SciPy {software['scipy']}, pandas {software['pandas']}, "
-        f"statsmodels {software['statsmodels']}) from {source_text} of {cohort}. "
+        f"statsmodels {software['statsmodels']}{ants}) from {source_text} of {cohort}. "
         f"{volume_text}. "
+        f"{_jacobian_text(description)}"
         f"Regions: {region_text}. "
         f"{window_text}"
         f"Time was measured in years from each subject's first scan ({_time_text(description)}). "

@@ -1,8 +1,10 @@
 """The study's report page, ``report.html`` in the output dataset: it opens on the answer.
 
 First what a reader came for, without a click: the study's size and follow-up, the outcome
-modelled and which sessions each group contributes, the run's warnings, the group rates and
-differences per region (table and forest plot), the acquisitions and whether the model adjusted
+modelled, how volume change was measured (label counting or Jacobian integration) and which
+sessions each group contributes, the run's warnings, the group rates and
+differences per region (table and forest plot), with Jacobian integration the label counts'
+rates beside its own when the run modelled both, the acquisitions and whether the model adjusted
 for them, how many sessions QC flagged, and which subjects lose volume faster than the reference
 group, region by region. Then one section per subject (those exceeding the reference group or
 flagged by QC first): its trajectory per region with its own predicted line and its group's line
@@ -23,7 +25,14 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from ..stats.group import OUTCOME_COLUMNS, modelled_outcome
+from ..stats.group import (
+    CHANGE_MEASURES,
+    LABELS,
+    OUTCOME_COLUMNS,
+    measure_rows,
+    modelled_measure,
+    modelled_outcome,
+)
 from .svg import trajectory_svg
 
 # Subjects given a section of their own (those needing attention come first); the rest are in
@@ -166,6 +175,57 @@ def outcome_text(description: dict) -> str | None:
     return text
 
 
+# what the page calls each change measure in a table's heading
+MEASURE_NAMES = {"labels": "label counting", "jacobian": "Jacobian integration"}
+
+
+def measure_name(method: str) -> str:
+    return MEASURE_NAMES.get(method, str(method))
+
+
+def change_measure(description: dict, volumes: pd.DataFrame) -> str:
+    """The change measure the rates are of: as analysis.json says, else as the volume table
+    shows (:func:`modelled_measure`)."""
+    return description.get("change_measure") or modelled_measure(volumes)
+
+
+def change_measure_text(description: dict, volumes: pd.DataFrame) -> str:
+    """How volume change was measured, and whether the label counts are set beside it."""
+    measure = change_measure(description, volumes)
+    text = description.get("change_measure_description") or CHANGE_MEASURES.get(measure, measure)
+    comparison = description.get("measure_comparison") or {}
+    if measure == LABELS:
+        return text
+    if LABELS in (comparison.get("measures") or []):
+        return text + "; label counting of the same sessions, by the same model, is set beside it below"
+    if comparison.get("reason"):
+        return text + f"; label counts not compared: {comparison['reason']}"
+    return text
+
+
+def measures_side_by_side(table: pd.DataFrame | None, regions: list[str]) -> tuple[list[dict], dict]:
+    """rates_by_measure.tsv as one row per region and group with each measure's rate and CI
+    width side by side (the modelled measure first), and the columns' headings; nothing when
+    the table holds one measure."""
+    if table is None or table.empty or table["method"].nunique() < 2:
+        return [], {}
+    methods = list(dict.fromkeys(table["method"]))
+    columns = {"region": "region", "group": "group", "n_subjects": "subjects"}
+    for method in methods:
+        columns[f"rate_{method}"] = f"rate %/yr ({measure_name(method)})"
+        columns[f"ci_width_{method}"] = f"CI width ({measure_name(method)})"
+    rows = []
+    for (region, group), pair in table.groupby(["region", "group"], sort=False):
+        row = dict.fromkeys(columns, math.nan) | {"region": region, "group": group}
+        row["n_subjects"] = pair["n_subjects"].iloc[0]
+        for method, rate, width in zip(
+            pair["method"], pair["rate_pct_per_year"], pair["ci_width"], strict=True
+        ):
+            row[f"rate_{method}"], row[f"ci_width_{method}"] = rate, width
+        rows.append(row)
+    return records(in_region_order(pd.DataFrame(rows), regions)), columns
+
+
 def week_number(value) -> str:
     """24 for 24.0: weeks as the protocol names them."""
     return f"{float(value):g}"
@@ -282,10 +342,16 @@ def subject_view(
 
 def report_page(tables: dict, description: dict, forest_png=None, mosaics: dict | None = None) -> str:
     """The whole page. ``tables``: rates_by_group, group_differences, subject_effects, qc,
-    volumes (with group), scanner_effects; ``mosaics``: {subject: path relative to the page}."""
+    volumes (with group), scanner_effects, rates_by_measure (optional); ``mosaics``: {subject:
+    path relative to the page}."""
     mosaics = mosaics or {}
     effects, qc = tables["subject_effects"], tables["qc"]
+    # the modelled measure's rows only: with Jacobian integration the table also holds label counts
+    volumes = tables["volumes"]
+    measure = change_measure(description, volumes)
+    tables = tables | {"volumes": measure_rows(volumes, measure)}
     regions = list(description.get("regions") or {})
+    by_measure, by_measure_columns = measures_side_by_side(tables.get("rates_by_measure"), regions)
     order = subject_order(effects, qc)
     shown = order[:MAX_SUBJECT_SECTIONS]
     per_subject = {name: by_subject(tables[name], shown) for name in ("subject_effects", "volumes", "qc")}
@@ -295,6 +361,9 @@ def report_page(tables: dict, description: dict, forest_png=None, mosaics: dict 
         style=STYLE,
         study=study_size(description, tables["volumes"]),
         outcome=outcome_text(description),
+        change_measure=change_measure_text(description, volumes) if "change_measure" in description else None,
+        rates_by_measure=by_measure,
+        rates_by_measure_columns=by_measure_columns,
         window_sessions=window_sessions(description),
         warnings=list(description.get("warnings") or []),
         scanners=scanner_summary(description),

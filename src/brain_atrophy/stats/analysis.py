@@ -12,7 +12,17 @@ from ..errors import InputError
 from ..inputs.acquisitions import DEFAULT_KEYS
 from ..tables import read_frame
 from . import cohort
-from .group import Settings, model_rates
+from .group import (
+    CHANGE_MEASURES,
+    LABELS,
+    METHOD,
+    Settings,
+    group_rates,
+    measure_rows,
+    model_rates,
+    rates_by_measure,
+    with_method,
+)
 from .icv_drift import ICV_DRIFT_COLUMNS, drift_warning, icv_drift
 
 log = logging.getLogger(__name__)
@@ -42,7 +52,8 @@ def analyse(
         raise InputError(
             segmentation_dir, "no usable label images (sub-<label>/ses-<label>/anat/*_dseg.nii[.gz])"
         )
-    measured = pd.concat([read_frame(p) for p in volume_tables], ignore_index=True)
+    measured = with_method(pd.concat([read_frame(p) for p in volume_tables], ignore_index=True))
+    check_measure(measured, settings.change_measure, volume_tables)
     volumes, timeless = cohort.assemble_sessions(measured, session_sources or {}, time_setting, keep_going)
     if volumes.empty:
         raise InputError(segmentation_dir, "no subject has both label images and session times")
@@ -57,16 +68,22 @@ def analyse(
     if cohort.ICV_COVARIATE in settings.all_covariates:
         icv_source = "participants.tsv icv"
         if cohort.ICV_COVARIATE not in participants.columns:
-            icv, icv_source = cohort.baseline_icv(volumes)
+            icv, icv_source = cohort.baseline_icv(measure_rows(volumes, settings.change_measure))
             participants[cohort.ICV_COVARIATE] = icv.reindex(participants.index)
+    # row by row: a Jacobian row's labelled volume is the baseline's scaled by the mean Jacobian
     icv, outcome_icv_source = cohort.session_icv(volumes)
     if settings.outcome == "icv_fraction":
         volumes = volumes.assign(icv_fraction=volumes["volume_mm3"] / icv)
     analysed, excluded_by_config = cohort.apply_exclusions(volumes, exclusions)
+    # every model and check below sees the chosen measure's rows only
+    chosen = measure_rows(analysed, settings.change_measure)
     group_of = participants["group"]
-    windowed, warnings = window(analysed, group_of, settings)
+    windowed, warnings = window(chosen, group_of, settings)
     tables = model_rates(windowed, participants, regions, settings, participants_path)
-    drift = icv_drift(*session_rows(analysed, icv), source=outcome_icv_source, level=settings.level)
+    tables["rates_by_measure"], comparison = compare_measures(
+        analysed, windowed, tables, participants, regions, settings, participants_path
+    )
+    drift = icv_drift(*session_rows(chosen, icv), source=outcome_icv_source, level=settings.level)
     warnings += [w for w in [drift_warning(drift)] if w]
     for warning in warnings:
         log.warning("%s", warning)
@@ -76,13 +93,14 @@ def analyse(
     )
     tables["volumes"] = volumes.assign(
         group=volumes["participant_id"].map(participants["group"]),
-        in_window=volumes.index.isin(windowed.index),
+        in_window=session_keys(volumes).isin(session_keys(windowed)),
         excluded=~volumes.index.isin(analysed.index),
     )[VOLUME_TABLE_COLUMNS + (["icv_fraction"] if settings.outcome == "icv_fraction" else [])]
     tables["acquisitions"] = acquisitions
     tables["excluded"] = pd.DataFrame(left_out, columns=EXCLUDED_COLUMNS)
     tables["description"] = describe_run(tables["description"], left_out, icv_source, volumes, windowed)
-    tables["description"]["window"]["sessions_by_group"] = cohort.window_summary(analysed, windowed, group_of)
+    tables["description"]["window"]["sessions_by_group"] = cohort.window_summary(chosen, windowed, group_of)
+    tables["description"]["measure_comparison"] = comparison
     if settings.outcome == "icv_fraction":
         tables["description"]["outcome_icv_source"] = outcome_icv_source
     tables["description"]["icv_drift"] = drift
@@ -115,6 +133,71 @@ def window(analysed: pd.DataFrame, group_of: pd.Series, settings: Settings) -> t
     if errors:
         raise InputError("config", "; ".join(errors))
     return windowed, warnings
+
+
+def check_measure(measured: pd.DataFrame, measure: str, volume_tables) -> None:
+    """The subjects' volume tables must hold rows of the configured change measure (tables
+    written under another ``change_measure`` are stale: an InputError naming one)."""
+    if measure not in CHANGE_MEASURES:
+        raise InputError(
+            "config", f"change_measure: unknown '{measure}' (one of {', '.join(CHANGE_MEASURES)})"
+        )
+    lacking = set(measured["participant_id"]) - set(
+        measured.loc[measured[METHOD] == measure, "participant_id"]
+    )
+    if lacking:
+        subject = sorted(lacking)[0]
+        table = next((t for t in volume_tables if subject in str(t)), subject)
+        found = ", ".join(sorted(measured.loc[measured["participant_id"] == subject, METHOD].unique()))
+        raise InputError(
+            table,
+            f"no '{measure}' volumes (change_measure: {measure}) for {len(lacking)} subject(s), e.g. "
+            f"{subject}, measured by: {found}; rerun the subjects' jobs",
+        )
+
+
+def session_keys(volumes: pd.DataFrame) -> pd.MultiIndex:
+    """Each row's (participant_id, session_id)."""
+    return pd.MultiIndex.from_frame(volumes[["participant_id", "session_id"]])
+
+
+def compare_measures(
+    analysed: pd.DataFrame,
+    windowed: pd.DataFrame,
+    tables: dict,
+    participants: pd.DataFrame,
+    regions: list[str],
+    settings: Settings,
+    participants_path="participants.tsv",
+) -> tuple[pd.DataFrame, dict]:
+    """``rates_by_measure.tsv`` and what analysis.json says of it: the modelled measure's group
+    rates and, when it is Jacobian integration and every session the model saw also has label
+    counts (label images at every visit), the label counts of the same sessions (their years
+    as the window left them) by the same model."""
+    measures = {settings.change_measure: tables["rates_by_group"]}
+    comparison = {"measures": [settings.change_measure], "reason": None}
+    if settings.change_measure != LABELS:
+        modelled = windowed[
+            ~windowed["participant_id"].isin(list(tables["description"]["excluded_subjects"]))
+        ]
+        sessions = modelled[["participant_id", "session_id", "years"]].drop_duplicates(
+            ["participant_id", "session_id"]
+        )
+        labels = measure_rows(analysed, LABELS)
+        missing = ~session_keys(sessions).isin(session_keys(labels))
+        if missing.any():
+            first = sessions[missing].iloc[0]
+            comparison["reason"] = (
+                f"{int(missing.sum())} of {len(sessions)} modelled sessions have no label image "
+                f"(e.g. {first['participant_id']} {first['session_id']})"
+            )
+            log.info("label counts not modelled for comparison: %s", comparison["reason"])
+        else:
+            log.info("the label counts of the same sessions, by the same model, for comparison")
+            same = labels.drop(columns="years").merge(sessions, on=["participant_id", "session_id"])
+            measures[LABELS] = group_rates(same, participants, regions, settings, participants_path)
+            comparison["measures"].append(LABELS)
+    return rates_by_measure(measures), comparison
 
 
 def session_rows(volumes: pd.DataFrame, icv: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
@@ -165,6 +248,7 @@ def describe_run(model: dict, left_out: list[dict], icv_source, volumes, windowe
 
 
 VOLUME_TABLE_COLUMNS = [
-    "participant_id", "session_id", "group", "acq_time", "years", "region", "volume_mm3", "n_voxels",
-    "labelled_mm3", "voxel_mm3", "session_icv_mm3", "time_source", "scanner", "in_window", "excluded",
+    "participant_id", "session_id", "group", "acq_time", "years", "region", "method", "volume_mm3",
+    "n_voxels", "labelled_mm3", "voxel_mm3", "session_icv_mm3", "time_source", "scanner", "in_window",
+    "excluded",
 ]  # fmt: skip

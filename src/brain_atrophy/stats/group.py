@@ -47,6 +47,45 @@ def modelled_outcome(volumes) -> str:
     return "icv_fraction" if OUTCOME_COLUMNS["icv_fraction"] in volumes else "volume"
 
 
+# How a session's region volume was measured (config `change_measure`; the volume tables'
+# `method` column), and what analysis.json, the methods and the page call it.
+LABELS, JACOBIAN = "labels", "jacobian"
+CHANGE_MEASURES = {
+    LABELS: "label counting in each session's own segmentation",
+    JACOBIAN: "Jacobian integration of each follow-up's registration to its baseline "
+    "(ANTs SyN, halfway space)",
+}
+METHOD = "method"
+
+
+def with_method(volumes: pd.DataFrame) -> pd.DataFrame:
+    """``volumes`` with its ``method`` column (after ``region``): a table from before the
+    column was written counted labels."""
+    if METHOD in volumes:
+        return volumes
+    at = list(volumes.columns).index("region") + 1 if "region" in volumes else len(volumes.columns)
+    volumes = volumes.copy()
+    volumes.insert(at, METHOD, LABELS)
+    return volumes
+
+
+def modelled_measure(volumes: pd.DataFrame) -> str:
+    """The change measure a volume table's rates are of: ``jacobian`` when any of its rows is
+    (with change_measure: jacobian every session has such rows), else ``labels``."""
+    if METHOD in volumes and (volumes[METHOD] == JACOBIAN).any():
+        return JACOBIAN
+    return LABELS
+
+
+def measure_rows(volumes: pd.DataFrame, measure: str | None = None) -> pd.DataFrame:
+    """The rows of ``volumes`` measured by ``measure`` (default: the one its rates are of,
+    :func:`modelled_measure`); a table without a ``method`` column is all label counts."""
+    measure = measure or modelled_measure(volumes)
+    if METHOD not in volumes:
+        return volumes if measure == LABELS else volumes.iloc[0:0]
+    return volumes[volumes[METHOD] == measure]
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the group analysis does; every field is a config key (see the schema)."""
@@ -62,6 +101,7 @@ class Settings:
     rebaseline: bool = False
     window_groups: tuple[str, ...] | None = None  # None: every group
     outcome: str = "volume"  # or "icv_fraction"
+    change_measure: str = LABELS  # or JACOBIAN: which rows of the volume tables are modelled
     power_alpha: float = 0.05
     power_target: float = 0.8
     power_reductions: tuple[float, ...] = (0.25, 0.5)
@@ -166,6 +206,91 @@ def fit_region(
     return fit, rates, pairs
 
 
+def modelled_cohort(volumes: pd.DataFrame, participants: pd.DataFrame, settings: Settings, participants_path):
+    """What every model of the cohort starts from: (the volumes with each subject's group,
+    without subjects lacking a covariate value; the groups, reference first; the covariate
+    columns; their reference values; {subject left out: why})."""
+    volumes = cohort.attach_groups(volumes, participants, participants_path)
+    groups = cohort.group_order(volumes["group"], settings.reference_group)
+    covariate_values, reference_values = cohort.covariate_columns(
+        participants, settings.all_covariates, settings.covariate_reference
+    )
+    excluded = {}
+    if settings.all_covariates:
+        incomplete = covariate_values.reindex(volumes["participant_id"].unique()).isna().any(axis=1)
+        for subject in sorted(incomplete[incomplete].index):
+            excluded[subject] = "missing covariate value"
+        if excluded:
+            log.warning("left out for missing covariates: %s", ", ".join(excluded))
+        volumes = volumes[~volumes["participant_id"].isin(list(excluded))]
+    return volumes, groups, covariate_values, reference_values, excluded
+
+
+def region_data(volumes: pd.DataFrame, region: str, settings: Settings) -> pd.DataFrame:
+    """One region's rows the model sees (a measured outcome), by subject and time."""
+    data = volumes[(volumes["region"] == region) & (volumes[settings.outcome_column] > 0)]
+    return data.sort_values(["participant_id", "years"], kind="stable").reset_index(drop=True)
+
+
+def not_fitted_rates(region: str, groups: list[str]) -> list[dict]:
+    """rates_by_group rows of a region the model could not be fitted to."""
+    return [{"region": region, "group": g, "converged": False, "model": "not fitted"} for g in groups]
+
+
+def group_rates(
+    volumes: pd.DataFrame,
+    participants: pd.DataFrame,
+    regions: list[str],
+    settings: Settings,
+    participants_path="participants.tsv",
+) -> pd.DataFrame:
+    """rates_by_group alone, by the same model as :func:`model_rates` (the same cohort, scanner
+    decision and fit per region), without the tables derived from it: to set another change
+    measure's rates beside the modelled one's."""
+    volumes, groups, covariates, *_ = modelled_cohort(volumes, participants, settings, participants_path)
+    decision = scanner_decision(volumes, groups, settings)
+    steps = decision.levels if decision.adjusted else ()
+    rates = []
+    for region in regions:
+        data = region_data(volumes, region, settings)
+        problem = unfittable(data, groups)
+        if problem is None:
+            try:
+                rates += fit_region(data, groups, covariates, settings, steps)[1]
+                continue
+            except (np.linalg.LinAlgError, ValueError) as err:
+                problem = f"the model cannot be estimated ({err})"
+        log.warning("region %s: not modelled: %s", region, problem)
+        rates += not_fitted_rates(region, groups)
+    return pd.DataFrame(rates, columns=RATES_BY_GROUP_COLUMNS)
+
+
+RATES_BY_MEASURE_COLUMNS = [
+    "group", "region", "method", "rate_pct_per_year", "ci_low", "ci_high", "ci_width", "n_subjects",
+]  # fmt: skip
+
+
+def rates_by_measure(rates: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The group rates of each change measure side by side ({method: its rates_by_group}, the
+    modelled measure first): per region and group (in the first table's order) one row per
+    measure, with its CI's width (a measure's precision)."""
+    frames = [table.assign(method=method) for method, table in rates.items()]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RATES_BY_GROUP_COLUMNS)
+    table["ci_width"] = table["ci_high"] - table["ci_low"]
+    first = next(iter(rates.values()), table)
+    pairs = {pair: k for k, pair in enumerate(zip(first["region"], first["group"], strict=True))}
+    methods = {method: k for k, method in enumerate(rates)}
+    rank = pd.DataFrame(
+        {
+            "pair": [pairs.get(p, len(pairs)) for p in zip(table["region"], table["group"], strict=True)],
+            "method": table["method"].map(methods),
+        },
+        index=table.index,
+    )
+    order = rank.sort_values(["pair", "method"], kind="stable").index
+    return table.loc[order, RATES_BY_MEASURE_COLUMNS].reset_index(drop=True)
+
+
 def unfittable(data: pd.DataFrame, groups: list[str]) -> str | None:
     """Why a region's data cannot carry the model, or None: every group needs subjects with
     follow-up (a slope), and a region absent from every image has nothing to model."""
@@ -187,20 +312,11 @@ def model_rates(
     settings: Settings,
     participants_path="participants.tsv",
 ) -> dict:
-    """Every group-level table from the session volumes (already windowed) and participants."""
-    volumes = cohort.attach_groups(volumes, participants, participants_path)
-    groups = cohort.group_order(volumes["group"], settings.reference_group)
-    covariate_values, reference_values = cohort.covariate_columns(
-        participants, settings.all_covariates, settings.covariate_reference
+    """Every group-level table from the session volumes (already windowed, of one change
+    measure) and participants."""
+    volumes, groups, covariate_values, reference_values, excluded = modelled_cohort(
+        volumes, participants, settings, participants_path
     )
-    excluded = {}
-    if settings.all_covariates:
-        incomplete = covariate_values.reindex(volumes["participant_id"].unique()).isna().any(axis=1)
-        for subject in sorted(incomplete[incomplete].index):
-            excluded[subject] = "missing covariate value"
-        if excluded:
-            log.warning("left out for missing covariates: %s", ", ".join(excluded))
-        volumes = volumes[~volumes["participant_id"].isin(list(excluded))]
     subject_rates = twostage.subject_rates(volumes, settings.outcome_column)
     subject_rates.insert(1, "group", subject_rates["participant_id"].map(participants["group"]))
     decision = scanner_decision(volumes, groups, settings)
@@ -208,8 +324,7 @@ def model_rates(
     rates, pairs, powers, fits, unfitted, effects, unadjusted = [], [], [], {}, {}, [], []
     per_subject = []
     for region in regions:
-        data = volumes[(volumes["region"] == region) & (volumes[settings.outcome_column] > 0)]
-        data = data.sort_values(["participant_id", "years"], kind="stable").reset_index(drop=True)
+        data = region_data(volumes, region, settings)
         problem = unfittable(data, groups)
         if problem is None:
             try:
@@ -225,9 +340,7 @@ def model_rates(
         if problem is not None:
             log.warning("region %s: not modelled: %s", region, problem)
             unfitted[region] = problem
-            rates += [
-                {"region": region, "group": g, "converged": False, "model": "not fitted"} for g in groups
-            ]
+            rates += not_fitted_rates(region, groups)
             pairs += [
                 {"region": region, "group": b, "versus": a, "converged": False, "model": "not fitted"}
                 for a, b in combinations(groups, 2)
@@ -261,6 +374,8 @@ def model_rates(
         "scanner_adjustment": decision.as_dict(),
         "fallback_order": list(mixed.STRUCTURES),
         "outcome": settings.outcome,
+        "change_measure": settings.change_measure,
+        "change_measure_description": CHANGE_MEASURES[settings.change_measure],
         "window": {
             "start_weeks": settings.window_start_weeks,
             "end_weeks": settings.window_end_weeks,

@@ -1,5 +1,6 @@
 """Quality control of the measured volumes: sessions that break from their subject's trend,
-regions that are absent or tiny, and each subject's usable follow-up."""
+regions that are absent or tiny, each subject's usable follow-up and, with change_measure:
+jacobian, follow-ups whose registration to the baseline failed or aligned poorly."""
 
 from __future__ import annotations
 
@@ -91,6 +92,33 @@ def session_flags(volumes: pd.DataFrame, max_change_pct_per_year: float, min_vox
     years = table.groupby("participant_id")["years"]
     per_subject = pd.DataFrame({"n_sessions": years.size(), "followup_years": years.max() - years.min()})
     table = table.join(per_subject, on="participant_id")
-    return table[QC_COLUMNS].sort_values(
-        ["flagged", "participant_id", "years"], ascending=[False, True, True]
-    )
+    return flagged_first(table[QC_COLUMNS])
+
+
+def flagged_first(table: pd.DataFrame) -> pd.DataFrame:
+    """The QC table's order: flagged sessions first, then by subject and time."""
+    return table.sort_values(["flagged", "participant_id", "years"], ascending=[False, True, True])
+
+
+def add_registration_flags(table: pd.DataFrame, registration: pd.DataFrame) -> pd.DataFrame:
+    """The QC table with each registered pair's flags (``registration``: the subjects'
+    registration tables, ``flags`` comma-separated) added to its follow-up session's, so that a
+    pair that failed or aligned poorly is flagged like any other session. Pairs of sessions the
+    table lacks (not analysed) are left out."""
+    if registration.empty or "flags" not in registration:
+        return table
+    flags = registration.assign(flags=registration["flags"].fillna("").astype(str))
+    flags = flags[flags["flags"].str.strip() != ""]
+    found: dict[tuple, list[str]] = {}
+    for subject, session, text in flags[["participant_id", "session_id", "flags"]].itertuples(index=False):
+        found.setdefault((subject, session), []).extend(f.strip() for f in text.split(",") if f.strip())
+    if not found:
+        return table
+    table = table.copy()
+    keys = list(zip(table["participant_id"], table["session_id"], strict=True))
+    own = table["flags"].fillna("").astype(str)  # read back from qc.tsv, no flags is missing
+    table["flags"] = [
+        ";".join([text] * bool(text) + found.get(key, [])) for text, key in zip(own, keys, strict=True)
+    ]
+    table["flagged"] = table["flags"] != ""
+    return flagged_first(table)
