@@ -54,6 +54,11 @@ rule group_statistics:
             caption="../report/subject_effects.rst",
             category="Tables",
         ),
+        rates_by_measure=report(
+            paths.group_table(OUT, "rates_by_measure"),
+            caption="../report/rates_by_measure.rst",
+            category="Tables",
+        ),
         icv_drift=report(
             paths.group_table(OUT, "icv_drift"),
             caption="../report/tables.rst",
@@ -99,11 +104,21 @@ rule group_statistics:
 
 rule dataset_description:
     output:
+        **(
+            {
+                "registration_sidecar": paths.dataset_file(
+                    OUT, paths.REGISTRATION_SIDECAR
+                )
+            }
+            if CHANGE_MEASURE == "jacobian"
+            else {}
+        ),
         description=paths.dataset_file(OUT, paths.DATASET_DESCRIPTION),
         # BIDS has no names for the volume and rate tables, figures, logs or group outputs
         bidsignore=paths.dataset_file(OUT, paths.BIDSIGNORE),
         # one sidecar, at the top: it applies to every *_volumes.tsv below
         volumes_sidecar=paths.dataset_file(OUT, paths.VOLUMES_SIDECAR),
+        # and one for every *_registration.tsv (change_measure: jacobian)
     log:
         paths.job_log(OUT, "dataset_description"),
     localrule: True

@@ -5,6 +5,7 @@
 rule quality_control:
     input:
         volumes=rules.group_statistics.output.volumes,
+        subjects=expand(paths.subject_output(OUT, "{subject}"), subject=SUBJECTS),
     output:
         report(
             paths.group_table(OUT, "qc"),
@@ -19,6 +20,8 @@ rule quality_control:
     params:
         max_change_pct_per_year=config["qc"]["max_change_pct_per_year"],
         min_voxels=config["qc"]["min_voxels"],
+        subjects=SUBJECTS,
+        change_measure=CHANGE_MEASURE,
     script:
         "../scripts/quality_control.py"
 
@@ -124,6 +127,7 @@ rule summary_report:
         description=rules.group_statistics.output.description,
         qc=rules.quality_control.output[0],
         forest_rates=rules.figures.output.forest_rates,
+        rates_by_measure=rules.group_statistics.output.rates_by_measure,
         subjects=expand(paths.subject_output(OUT, "{subject}"), subject=SUBJECTS),
     output:
         paths.dataset_file(OUT, paths.REPORT_PAGE),

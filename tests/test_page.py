@@ -332,8 +332,8 @@ def test_both_measures_rates_are_shown_side_by_side_after_the_answer():
     for _, row in shown.iterrows():
         for method, name in (("jacobian", "Jacobian integration"), ("labels", "label counting")):
             source = expected.loc[(row["region"], row["group"], method)]
-            assert row[f"rate %/yr ({name})"] == f"{source['rate_pct_per_year']:.2f}"
-            assert row[f"CI width ({name})"] == f"{source['ci_width']:.2f}"
+            assert row[f"rate %/yr ({name})"] == f"{source['rate_pct_per_year']:.3f}"
+            assert row[f"CI width ({name})"] == f"{source['ci_width']:.3f}"
     # the answer first: the rates and differences come before the comparison
     assert html.index('id="rates"') < html.index('id="differences"') < html.index('id="rates-by-measure"')
     # one measure: no comparison table

@@ -143,6 +143,7 @@ REPORT_PAGE = "report.html"
 DATASET_DESCRIPTION = "dataset_description.json"
 BIDSIGNORE = ".bidsignore"
 VOLUMES_SIDECAR = "volumes.json"  # describes the columns of every *_volumes.tsv below it
+REGISTRATION_SIDECAR = "registration.json"  # … and of every *_registration.tsv
 
 
 def dataset_file(out, name: str) -> str:
@@ -190,7 +191,7 @@ BIDSIGNORE_PATTERNS = [
     ("the study's report page", [f"/{REPORT_PAGE}"]),
     (
         "tables BIDS has no suffix for, and the top-level sidecar describing their columns",
-        ["*_volumes.tsv", "*_registration.tsv", f"/{VOLUMES_SIDECAR}"],
+        ["*_volumes.tsv", "*_registration.tsv", f"/{VOLUMES_SIDECAR}", f"/{REGISTRATION_SIDECAR}"],
     ),
     ("a subject left out under --keep-going: what was wrong with its input", [f"{SUBJECT}*/*_errors.tsv"]),
 ]

@@ -132,7 +132,7 @@ def methods_text(description: dict, rates: pd.DataFrame, regions: dict, software
     jacobian = description.get("change_measure", LABELS) == JACOBIAN
     if jacobian:
         source_text += " and T1w images"
-        volume_text = volume_text.replace("Each region's volume", "At each label image, a region's volume")
+        volume_text = volume_text.replace("Each region's volume", "In each label image, a region's volume")
     ants = f", ANTsPy {software['antspyx']}" if jacobian and "antspyx" in software else ""
     return (
         "## Methods\n\n"
