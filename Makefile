@@ -3,7 +3,7 @@ PYTHON ?= python3
 CORES ?= 2
 DEMO_DIR ?= demo
 
-.PHONY: setup system-deps demo-data demo test lint benchmark clean-demo
+.PHONY: setup system-deps demo-data demo demo-jacobian test lint benchmark clean-demo
 
 setup:  ## Python packages and the brain_atrophy package (editable)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e ".[test]"
@@ -17,6 +17,10 @@ demo-data: setup  ## the demo cohort (133 subjects, ~420 sessions) from the IBSR
 demo: demo-data  ## run the pipeline on the demo cohort; results in results/demo/
 	snakemake --cores $(CORES) --configfile config/demo.yaml
 
+demo-jacobian: setup  ## Jacobian integration on 8 deformed-T1w subjects (3 mm); results in results/demo-jacobian/
+	@test -f demo-jacobian/bids/participants.tsv || $(PYTHON) -m brain_atrophy_demo.deform demo-jacobian --voxel-mm 3 --groups HC=4,MS=4 --followup-labels
+	snakemake --cores $(CORES) --configfile config/demo-jacobian.yaml
+
 test: setup  ## the whole test suite (starts R/SLURM prerequisites when root on Debian)
 	bash tools/run-tests.sh
 
@@ -27,4 +31,4 @@ benchmark: demo-data  ## every benchmark (~45 min on 2 cores)
 	$(PYTHON) benchmarks/run.py
 
 clean-demo:
-	rm -rf $(DEMO_DIR) results/demo
+	rm -rf $(DEMO_DIR) results/demo demo-jacobian results/demo-jacobian
