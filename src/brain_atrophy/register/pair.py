@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SETTINGS = {
     "iterations": [40, 20, 10],  # SyN iterations per level, coarse (÷4) to full resolution
+    "metric": "CC",  # local cross-correlation, or "MeanSquares" (intensities matched first)
     "metric_radius": 2,  # voxels of the cross-correlation window
     "gradient_step": 0.2,
     "flow_sigma": 3.0,  # voxels: smoothness of the update field
@@ -143,6 +144,11 @@ def register_pair(
         mask_half = _resample(mask, inverse_half, grid, "nearestNeighbor")
         fixed_half = ants.n4_bias_field_correction(fixed_half, mask=mask_half)
         moving_half = ants.n4_bias_field_correction(moving_half, mask=mask_half)
+        if settings["metric"] == "MeanSquares":
+            # same scale for both: each divided by its median inside the brain
+            inside = mask_half.numpy() > 0
+            fixed_half = fixed_half / float(np.median(fixed_half.numpy()[inside]))
+            moving_half = moving_half / float(np.median(moving_half.numpy()[inside]))
         lap("halfway_n4")
         syn = ants.registration(
             fixed_half,
@@ -150,7 +156,7 @@ def register_pair(
             "SyNOnly",
             initial_transform="Identity",
             mask=mask_half,
-            syn_metric="CC",
+            syn_metric="CC" if settings["metric"] == "CC" else "meansquares",
             syn_sampling=int(settings["metric_radius"]),
             reg_iterations=tuple(int(i) for i in settings["iterations"]),
             grad_step=float(settings["gradient_step"]),

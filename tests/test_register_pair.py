@@ -1,0 +1,150 @@
+"""One follow-up registered to its baseline with ANTs (brain_atrophy.register), at 3 mm on
+pairs made by deforming a real T1w (brain_atrophy_demo.deform): the truth is the planted
+deformation's Jacobian integral, never the method's. The 1 mm bars are in
+benchmarks/registration.py; 3 mm voxels (27 mm³) blur small regions, so these bars are looser
+and cover the regions of ≥ 100 ml."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+from conftest import REPO
+
+from brain_atrophy import paths
+from brain_atrophy.errors import InputError
+from brain_atrophy.inputs.regions import load_regions
+from brain_atrophy.measure.jacobian import integrate, region_masks
+from brain_atrophy.register import job, pair
+from brain_atrophy_demo.deform import make_pair
+
+REGIONS = load_regions(REPO / "config" / "regions" / "freesurfer.tsv", None)
+LARGE = ["whole_brain", "white_matter", "cortical_gray_matter", "cerebellum"]
+
+
+def save_pair(made, folder):
+    files = {key: folder / f"{key}.nii.gz" for key in ("baseline", "followup", "labels")}
+    for key, path in files.items():
+        nib.save(getattr(made, key), path)
+    return files
+
+
+def measured_change(made, folder) -> tuple[dict, dict]:
+    files = save_pair(made, folder)
+    labels = np.asarray(made.labels.dataobj)
+    result = pair.register_pair(files["baseline"], files["followup"], labels, {}, threads=2)
+    means = integrate(result.jacobian, region_masks(labels, REGIONS), "pair")
+    return {name: mean - 1 for name, mean in means.items()}, result.measures
+
+
+@pytest.fixture(scope="module")
+def zero_change(tmp_path_factory):
+    made = make_pair(REPO / ".cache", voxel_mm=3.0, shrink=None, seed=21)
+    return made, *measured_change(made, tmp_path_factory.mktemp("zero"))
+
+
+@pytest.fixture(scope="module")
+def planted_change(tmp_path_factory):
+    made = make_pair(REPO / ".cache", voxel_mm=3.0, shrink={"cerebellum": 0.04, "thalamus": 0.04}, seed=22)
+    return made, *measured_change(made, tmp_path_factory.mktemp("planted"))
+
+
+def test_a_pseudo_rescan_reads_as_no_change(zero_change):
+    made, change, measures = zero_change
+    assert all(truth == 0 for truth in made.truth.values())
+    for region in LARGE:
+        assert abs(change[region]) < 0.005, (region, change[region])
+    assert abs(measures["shell_log_jacobian"]) < 0.01
+    assert measures["folding_fraction"] == 0
+    assert measures["similarity"] > 0.95
+    assert measures["rigid_rotation_degrees"] > 1  # the pair was re-positioned, and found so
+
+
+def test_a_planted_loss_is_recovered(planted_change):
+    made, change, _ = planted_change
+    truth = made.truth["cerebellum"]
+    assert truth == pytest.approx(-0.04, abs=1e-4)
+    assert change["cerebellum"] == pytest.approx(truth, rel=0.25)
+    # the small planted region reads as a loss too, at 3 mm with a wide margin
+    assert -0.06 < change["thalamus"] < -0.015
+
+
+def arguments(files, tmp_path, **overrides):
+    values = {
+        "subject": "01",
+        "session": "w48",
+        "baseline_t1w": str(files["baseline"]),
+        "followup_t1w": str(files["followup"]),
+        "labels": str(files["labels"]),
+        "output": str(tmp_path / "out"),
+        "settings": "{}",
+        "threads": 1,
+        "log": None,
+        **overrides,
+    }
+    return [f"--{key.replace('_', '-')}={value}" for key, value in values.items() if value is not None]
+
+
+@pytest.fixture(scope="module")
+def small_files(tmp_path_factory):
+    made = make_pair(REPO / ".cache", voxel_mm=3.0, shrink=None, seed=23)
+    return save_pair(made, tmp_path_factory.mktemp("files")), made
+
+
+def test_a_t1w_that_is_not_3d_is_an_error_naming_it(small_files, tmp_path):
+    files, made = small_files
+    four_d = tmp_path / "4d_T1w.nii.gz"
+    data = np.asarray(made.baseline.dataobj)
+    nib.save(nib.Nifti1Image(np.stack([data, data], -1), made.baseline.affine), four_d)
+    with pytest.raises(InputError, match=r"4d_T1w.nii.gz: T1w is not a 3D image"):
+        job.register(job.parse_arguments(arguments(files, tmp_path, baseline_t1w=four_d)))
+
+
+def test_labels_that_miss_the_t1w_are_an_error_naming_both(small_files, tmp_path):
+    files, made = small_files
+    affine = made.labels.affine.copy()
+    affine[:3, 3] += 1000
+    far = tmp_path / "far_dseg.nii.gz"
+    nib.save(nib.Nifti1Image(np.asarray(made.labels.dataobj), affine), far)
+    with pytest.raises(
+        InputError, match=r"far_dseg.nii.gz: no labelled voxel overlaps the T1w .*baseline.nii.gz"
+    ):
+        job.register(job.parse_arguments(arguments(files, tmp_path, labels=far)))
+
+
+def test_a_diverged_registration_is_an_error_and_recorded_under_keep_going(
+    small_files, tmp_path, monkeypatch
+):
+    """The job's verdict on a map that folded (the registration itself replaced by its result)."""
+    files, made = small_files
+    shape = made.baseline.shape
+    folded = pair.PairResult(
+        np.full(shape, -1.0, np.float32),
+        np.zeros(shape, np.float32),
+        {"similarity": 0.2, "shell_log_jacobian": 0.0, "folding_fraction": 0.4, "seconds": 1.0},
+    )
+    monkeypatch.setattr(pair, "register_pair", lambda *args, **kwargs: folded)
+    parsed = job.parse_arguments(arguments(files, tmp_path))
+    with pytest.raises(InputError, match=r"followup.nii.gz: registration to .*baseline.nii.gz diverged"):
+        job.register(parsed)
+    monkeypatch.setenv("BRAIN_ATROPHY_KEEP_GOING", "1")
+    job.run(parsed)
+    written = paths.registration_files(parsed.output, "01", "w48")
+    assert written["errors"].is_file() and not written["jacobian"].exists()
+    assert "diverged" in written["errors"].read_text()
+
+
+def test_the_job_writes_the_map_the_warped_follow_up_and_its_measures(small_files, tmp_path):
+    files, made = small_files
+    parsed = job.parse_arguments(arguments(files, tmp_path, settings=json.dumps({"iterations": [20, 0, 0]})))
+    job.register(parsed)
+    written = paths.registration_files(parsed.output, "01", "w48")
+    jacobian = nib.load(written["jacobian"])
+    assert jacobian.shape == made.baseline.shape
+    assert np.allclose(jacobian.affine, made.baseline.affine)
+    record = json.loads(written["measures"].read_text())
+    assert record["settings"] == {"iterations": [20, 0, 0]}
+    assert record["followup_t1w"] == str(files["followup"])
+    assert nib.load(written["warped"]).shape == made.baseline.shape
