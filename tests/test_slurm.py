@@ -75,7 +75,7 @@ def test_pipeline_runs_as_slurm_jobs_and_matches_a_local_run(default_run, tmp_pa
     # the four subjects' jobs (volumes and QC mosaics) go out as one bundle; the group
     # statistics and the figures as two more; light group steps run on the submit host
     assert len(job_ids) == 3, log
-    assert "Group job subjects" in log
+    assert len(re.findall(r"slurm_logs/group_subjects_", log)) == 1, log  # the bundle
     accounting = subprocess.run(
         ["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(job_ids)],
         capture_output=True,

@@ -108,6 +108,9 @@ def read_frame(path, text_columns=("participant_id", "session_id")):
             na_values=["n/a"],
             keep_default_na=False,
             dtype=dtype,
+            # exact: pandas' default parser may be off in the last bit (0.30000000000000004
+            # read back as 0.3)
+            float_precision="round_trip",
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise InputError(path, f"not a readable TSV ({err})") from None
