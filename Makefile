@@ -27,7 +27,7 @@ test: setup  ## the whole test suite (starts R/SLURM prerequisites when root on 
 lint: setup
 	ruff check . && ruff format --check . && snakefmt --check . && snakemake --lint
 
-benchmark: demo-data  ## every benchmark (~45 min on 2 cores)
+benchmark: demo-data  ## every benchmark (~65 min on 2 cores)
 	$(PYTHON) benchmarks/run.py
 
 clean-demo:

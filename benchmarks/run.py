@@ -1,4 +1,4 @@
-"""Every benchmark, one after another (about 45 minutes on 2 cores, half of them the
+"""Every benchmark, one after another (about 65 minutes on 2 cores, a third of them the
 throughput runs; it needs the demo cohort: `make demo-data`): python benchmarks/run.py"""
 
 import subprocess
@@ -15,6 +15,7 @@ for script, *arguments in (
     ("subject_jobs.py",),
     ("scheduler.py",),
     ("throughput.py", "--large"),
+    ("registration.py", "--voxel-mm", "1", "--zero", "2", "--planted", "2"),
 ):
     print(f"\n=== {script} {' '.join(arguments)} ===", flush=True)
     subprocess.run([sys.executable, str(HERE / script), *arguments], cwd=HERE, check=True)
