@@ -102,6 +102,11 @@ ATLAS = config.get("atlas")
 if ATLAS and not Path(ATLAS).is_file():
     raise ValueError(f"config 'atlas': '{ATLAS}' not found")
 CHANGE_MEASURE = config["change_measure"]
+if CHANGE_MEASURE == "jacobian" and config["tissue_maps"]:
+    raise ValueError(
+        "config 'change_measure: jacobian' integrates over the baseline's label image; "
+        "tissue-map mode ('tissue_maps') measures each session by its own maps: use one or the other"
+    )
 DISCOVERED = discover(config)
 LABEL_IMAGES, T1W_IMAGES = DISCOVERED
 # {subject: sessions in order}; the first is the baseline (change_measure: jacobian)

@@ -300,6 +300,8 @@ def test_unknown_reference_group(cohort, tmp_path):
         ({"confidence_level": 1.5}, "confidence_level"),
         ({"colour": "red"}, "colour"),
         ({"regions": "nosuch"}, "nosuch"),
+        ({"change_measure": "jacobian", "tissue_maps": {"GM": "*GM*"}}, "use one or the other"),
+        ({"change_measure": "tbm"}, "change_measure"),
     ],
 )
 def test_invalid_config_is_refused_before_running(cohort, tmp_path, config, fault):
