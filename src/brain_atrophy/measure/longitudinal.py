@@ -94,11 +94,13 @@ def process_subject_jacobian(
     outputs = paths.subject_outputs(subject_dir, subject, sessions)
     sub, baseline_id = paths.participant_id(subject), paths.session_id(baseline)
 
-    baseline_rows = session_volumes(images[baseline], regions)
+    baseline_image = read_image(images[baseline])  # read once: counted, then carried onto the T1w
+    baseline_rows = session_volumes(images[baseline], regions, baseline_image)
     t1w, t1w_affine = _volume(t1w_images[baseline])
     if t1w.ndim != 3:
         raise InputError(t1w_images[baseline], f"T1w is not a 3D image (shape {t1w.shape})")
-    labels, labels_affine = _volume(images[baseline])
+    labels = baseline_image.voxels.reshape(baseline_image.shape, order="F")
+    labels_affine = baseline_image.affine
     if labels.shape != t1w.shape or not np.allclose(labels_affine, t1w_affine, atol=1e-3):
         log.info(
             "%s: labels carried onto the T1w %s by their affines", images[baseline], t1w_images[baseline]

@@ -244,25 +244,9 @@ def group_rates(
     settings: Settings,
     participants_path="participants.tsv",
 ) -> pd.DataFrame:
-    """rates_by_group alone, by the same model as :func:`model_rates` (the same cohort, scanner
-    decision and fit per region), without the tables derived from it: to set another change
-    measure's rates beside the modelled one's."""
-    volumes, groups, covariates, *_ = modelled_cohort(volumes, participants, settings, participants_path)
-    decision = scanner_decision(volumes, groups, settings)
-    steps = decision.levels if decision.adjusted else ()
-    rates = []
-    for region in regions:
-        data = region_data(volumes, region, settings)
-        problem = unfittable(data, groups)
-        if problem is None:
-            try:
-                rates += fit_region(data, groups, covariates, settings, steps)[1]
-                continue
-            except (np.linalg.LinAlgError, ValueError) as err:
-                problem = f"the model cannot be estimated ({err})"
-        log.warning("region %s: not modelled: %s", region, problem)
-        rates += not_fitted_rates(region, groups)
-    return pd.DataFrame(rates, columns=RATES_BY_GROUP_COLUMNS)
+    """rates_by_group alone, by :func:`model_rates` (the same cohort, scanner decision and fit
+    per region): to set another change measure's rates beside the modelled one's."""
+    return model_rates(volumes, participants, regions, settings, participants_path)["rates_by_group"]
 
 
 RATES_BY_MEASURE_COLUMNS = [
