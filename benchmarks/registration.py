@@ -12,6 +12,7 @@ issue's bars over the regions of ≥ 5 ml:
 - known change (planted 1-5 % losses): measured within 15 % of the truth in every planted region.
 
     python benchmarks/registration.py [--voxel-mm 1] [--zero 2] [--planted 2] [--iterations 40 20 10]
+        [--bias-field-levels 4] [--snr inf] [--bias-peak 0 0] [--seed 0]
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ sys.path.insert(0, str(REPO / "src"))
 from brain_atrophy.inputs.regions import load_regions  # noqa: E402
 from brain_atrophy.measure.jacobian import integrate, region_masks  # noqa: E402
 from brain_atrophy.register.pair import DEFAULT_SETTINGS, register_pair  # noqa: E402
-from brain_atrophy_demo.deform import make_pair  # noqa: E402
+from brain_atrophy_demo.deform import BIAS_PEAK, SNR, make_pair  # noqa: E402
 
 PLANTED = ({"thalamus": 0.02, "cerebellum": 0.04}, {"thalamus": 0.05, "cerebellum": 0.01})
 MIN_ML = 5.0
@@ -61,6 +62,16 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, nargs="+", default=DEFAULT_SETTINGS["iterations"])
     parser.add_argument("--flow-sigma", type=float, default=DEFAULT_SETTINGS["flow_sigma"])
     parser.add_argument("--total-sigma", type=float, default=DEFAULT_SETTINGS["total_sigma"])
+    parser.add_argument("--bias-field-levels", type=int, default=DEFAULT_SETTINGS["bias_field_levels"])
+    parser.add_argument("--snr", type=float, default=SNR, help="the pairs' white-matter SNR (inf: no noise)")
+    parser.add_argument(
+        "--bias-peak",
+        type=float,
+        nargs=2,
+        default=BIAS_PEAK,
+        help="the pairs' bias-field peak range (0 0: none)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="first pseudo-rescan seed (planted pairs: +100)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache-dir", type=Path, default=REPO / ".cache")
     arguments = parser.parse_args()
@@ -69,15 +80,22 @@ def main() -> None:
         "iterations": arguments.iterations,
         "flow_sigma": arguments.flow_sigma,
         "total_sigma": arguments.total_sigma,
+        "bias_field_levels": arguments.bias_field_levels,
     }
     regions = load_regions(REPO / "config" / "regions" / "freesurfer.tsv", None)
-    print(f"voxel {arguments.voxel_mm:g} mm, {arguments.threads} threads, settings {json.dumps(settings)}")
-    cases = [("zero", {}, seed) for seed in range(arguments.zero)]
-    cases += [("planted", PLANTED[k % len(PLANTED)], 100 + k) for k in range(arguments.planted)]
+    print(
+        f"voxel {arguments.voxel_mm:g} mm, {arguments.threads} threads, settings {json.dumps(settings)}, "
+        f"pairs: SNR {arguments.snr:g}, bias peak {arguments.bias_peak}"
+    )
+    first = arguments.seed
+    cases = [("zero", {}, first + k) for k in range(arguments.zero)]
+    cases += [("planted", PLANTED[k % len(PLANTED)], first + 100 + k) for k in range(arguments.planted)]
     zero_errors, planted_ratios, seconds = [], [], []
     for kind, shrink, seed in cases:
         started = time.perf_counter()
-        pair = make_pair(arguments.cache_dir, arguments.voxel_mm, shrink, seed)
+        pair = make_pair(
+            arguments.cache_dir, arguments.voxel_mm, shrink, seed, arguments.snr, arguments.bias_peak
+        )
         made = time.perf_counter() - started
         measured, measures = measure_pair(pair, settings, arguments.threads, regions)
         seconds.append(measures["seconds"])

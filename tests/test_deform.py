@@ -112,6 +112,25 @@ def test_a_rescan_pair_has_zero_truth_and_a_new_position_noise_and_bias(source):
         assert abs(after / before - 1) < 0.02
 
 
+def test_noise_and_bias_can_be_left_out_with_the_same_pose_and_anatomy():
+    default = deform.make_pair(CACHE, voxel_mm=3.0, shrink=None, seed=3)
+    clean = deform.make_pair(CACHE, voxel_mm=3.0, shrink=None, seed=3, snr=math.inf, bias_peak=(0.0, 0.0))
+    assert np.allclose(clean.followup.affine, default.followup.affine)
+    assert np.array_equal(np.asarray(clean.labels.dataobj), np.asarray(default.labels.dataobj))
+    labels = np.asarray(clean.labels.dataobj)
+    for made in (clean, default):
+        t1 = np.asarray(made.baseline.dataobj, float)
+        corner = t1[:3, :3, :3]  # air, outside the brain-extracted head
+        if made is clean:
+            assert np.all(corner == 0)
+        else:
+            assert corner.std() > 5  # Rician noise
+    # without a bias field the white matter is one level throughout: left and right agree
+    t1 = np.asarray(clean.baseline.dataobj, float)
+    left, right = (t1[labels == code].mean() for code in (2, 41))
+    assert abs(left / right - 1) < 0.02
+
+
 def test_a_requested_thalamus_shrink_is_met_and_nearest_neighbour_labels_agree(thalamus_pair, source):
     sim = thalamus_pair
     truth = sim.pair.truth

@@ -147,3 +147,21 @@ def test_the_job_writes_the_map_the_warped_follow_up_and_its_measures(small_file
     assert record["settings"] == {"iterations": [20, 0, 0]}
     assert record["followup_t1w"] == str(files["followup"])
     assert nib.load(written["warped"]).shape == made.baseline.shape
+
+
+def test_bias_field_levels_set_n4s_fitting_levels_for_both_images(tmp_path, monkeypatch):
+    import ants
+
+    made = make_pair(REPO / ".cache", voxel_mm=3.0, shrink=None, seed=24)
+    files = save_pair(made, tmp_path)
+    calls = []
+    n4 = ants.n4_bias_field_correction
+
+    def recording_n4(image, **options):
+        calls.append(options["convergence"]["iters"])
+        return n4(image, **options)
+
+    monkeypatch.setattr(ants, "n4_bias_field_correction", recording_n4)
+    settings = {"iterations": [5, 0, 0], "bias_field_levels": 2}
+    pair.register_pair(files["baseline"], files["followup"], np.asarray(made.labels.dataobj), settings, 2)
+    assert calls == [[50, 50], [50, 50]]

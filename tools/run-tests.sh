@@ -13,4 +13,6 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && [ "${BRAIN_ATROPHY_SLU
   trap 'bash tools/slurm/stop-local-slurm.sh' EXIT
   bash tools/slurm/start-local-slurm.sh
 fi
-python3 -m pytest -ra "$@"
+# Two workers, one test file each at a time: most tests wait on a Snakemake, R or ANTs
+# subprocess, and a file's module fixtures (a whole pipeline run) are built once.
+python3 -m pytest -ra -n "${PYTEST_WORKERS:-2}" --dist loadfile "$@"

@@ -552,11 +552,21 @@ def nifti(data: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
     return image
 
 
-def scan(source: Source, subject: SubjectMap, anatomy: Anatomy, atrophy, voxel_mm: float, rng):
+def scan(
+    source: Source,
+    subject: SubjectMap,
+    anatomy: Anatomy,
+    atrophy,
+    voxel_mm: float,
+    rng,
+    snr: float = SNR,
+    bias_peak: tuple[float, float] = BIAS_PEAK,
+):
     """One session: a new pose, grid, bias field and Rician noise; the T1w resampled once from the
     blurred template through scanner → anatomy → (psi) → template, and the true labels through
     the same map by nearest neighbour. Returns (T1w int16 image, labels uint8 image, largest
-    inversion residual in mm)."""
+    inversion residual in mm). ``snr`` = inf and ``bias_peak`` = (0, 0) leave out the noise and
+    the bias field (the random draws stay the same, so the pose and anatomy do too)."""
     pose = random_pose(rng, anatomy.head_box[0] / 2 + anatomy.head_box[1] / 2)
     affine, shape = session_grid(pose, anatomy.head_box, voxel_mm)
     template, template_affine = blurred_template(source.template_path, float(voxel_mm))
@@ -577,9 +587,9 @@ def scan(source: Source, subject: SubjectMap, anatomy: Anatomy, atrophy, voxel_m
         labels[..., start:stop] = sample(source.atlas, source.atlas_affine, points, order=0).reshape(size)
         log_bias[..., start:stop] = evaluate_modes(bias_modes, scanner).reshape(size)  # the coil's, fixed
     # bias: smooth, multiplicative, peaking at ±10-15 % over the field of view
-    log_bias *= math.log1p(rng.uniform(*BIAS_PEAK)) / np.abs(log_bias).max()
+    log_bias *= math.log1p(rng.uniform(*bias_peak)) / np.abs(log_bias).max()
     signal = SCALE * signal * np.exp(log_bias)
-    noise = SCALE * WM_LEVEL / SNR  # Rician: the magnitude of complex Gaussian noise on the signal
+    noise = SCALE * WM_LEVEL / snr  # Rician: the magnitude of complex Gaussian noise on the signal
     real = signal + rng.normal(0, noise, shape)
     imaginary = rng.normal(0, noise, shape)
     t1 = np.clip(np.rint(np.hypot(real, imaginary)), 0, np.iinfo(np.int16).max).astype(np.int16)
@@ -635,26 +645,30 @@ class Simulation(NamedTuple):
     residual_mm: float  # largest |phi(psi(y)) - y| over the follow-up's voxels
 
 
-def simulate_pair(cache_dir, voxel_mm: float = 2.0, shrink=None, seed: int = 0) -> Simulation:
+def simulate_pair(
+    cache_dir, voxel_mm: float = 2.0, shrink=None, seed: int = 0, snr: float = SNR, bias_peak=BIAS_PEAK
+) -> Simulation:
     """:func:`make_pair` with the subject, its anatomy, the planted map and the inversion residual."""
     source = load_source(cache_dir)
     rng = np.random.default_rng(seed)
     subject = random_subject(rng, source.centre)
     anatomy = subject_anatomy(source, subject)
     atrophy = plan_atrophy(anatomy, shrink, source.regions)
-    baseline, labels, _ = scan(source, subject, anatomy, None, voxel_mm, rng)
-    followup, _, residual = scan(source, subject, anatomy, atrophy, voxel_mm, rng)
+    baseline, labels, _ = scan(source, subject, anatomy, None, voxel_mm, rng, snr, bias_peak)
+    followup, _, residual = scan(source, subject, anatomy, atrophy, voxel_mm, rng, snr, bias_peak)
     truth = atrophy.truth if atrophy else dict.fromkeys(source.regions, 0.0)
     return Simulation(Pair(baseline, followup, labels, truth), subject, anatomy, atrophy, residual)
 
 
-def make_pair(cache_dir, voxel_mm: float = 2.0, shrink=None, seed: int = 0) -> Pair:
+def make_pair(
+    cache_dir, voxel_mm: float = 2.0, shrink=None, seed: int = 0, snr: float = SNR, bias_peak=BIAS_PEAK
+) -> Pair:
     """A baseline and a follow-up T1w of one random subject, the baseline labels and the truth.
 
     ``shrink`` maps a region of config/regions/freesurfer.tsv (or a tuple of labels) to the
     fractional loss wanted (0.02: 2 %); None or {} gives a pseudo-rescan (same anatomy, new
     position, bias and noise; truth exactly 0). ``cache_dir`` holds the wheel's files."""
-    return simulate_pair(cache_dir, voxel_mm, shrink, seed).pair
+    return simulate_pair(cache_dir, voxel_mm, shrink, seed, snr, bias_peak).pair
 
 
 # ---------------------------------------------------------------- a study

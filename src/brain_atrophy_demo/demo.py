@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -109,7 +110,10 @@ def fetch_member(cache_dir, member: str, sha256: str) -> Path:
             for name, digest in {**WHEEL_MEMBERS, member: sha256}.items():
                 path = cache_dir / Path(name).name
                 if name == member or not (path.is_file() and _sha256(path) == digest):
-                    path.write_bytes(archive.read(name))
+                    # written beside and renamed: a concurrent reader sees the old file or the new
+                    partial = path.with_name(f".{path.name}.{os.getpid()}")
+                    partial.write_bytes(archive.read(name))
+                    os.replace(partial, path)
     if _sha256(target) != sha256:
         raise RuntimeError(f"{target}: unexpected content (sha256 differs from the known {member})")
     return target

@@ -36,6 +36,9 @@ DEFAULT_SETTINGS = {
     "flow_sigma": 3.0,  # voxels: smoothness of the update field
     "total_sigma": 0.0,
     "mask_dilation_mm": 4.0,  # the metric's mask: the labelled brain and this much around it
+    # N4's B-spline fitting levels: the mesh doubles at each (1, 2, 4, 8 spans across the
+    # image); fewer levels fit a smoother field (docs/performance.md#registration)
+    "bias_field_levels": 4,
 }
 # The halfway grid is the baseline's, cropped to the brain and this margin: SyN's cost follows
 # the grid's size (a raw head's neck and air are most of it), and the QC shell (4-10 mm
@@ -142,8 +145,9 @@ def register_pair(
         fixed_half = _resample(fixed, inverse_half, grid)
         moving_half = _resample(moving, half, grid)
         mask_half = _resample(mask, inverse_half, grid, "nearestNeighbor")
-        fixed_half = ants.n4_bias_field_correction(fixed_half, mask=mask_half)
-        moving_half = ants.n4_bias_field_correction(moving_half, mask=mask_half)
+        n4_convergence = {"iters": [50] * int(settings["bias_field_levels"]), "tol": 1e-7}
+        fixed_half = ants.n4_bias_field_correction(fixed_half, mask=mask_half, convergence=n4_convergence)
+        moving_half = ants.n4_bias_field_correction(moving_half, mask=mask_half, convergence=n4_convergence)
         if settings["metric"] == "MeanSquares":
             # same scale for both: each divided by its median inside the brain
             inside = mask_half.numpy() > 0
