@@ -20,6 +20,24 @@ pytest.register_assert_rewrite("helpers")  # the shared assertions report like t
 from brain_atrophy.tables import read_frame  # noqa: E402
 from brain_atrophy_demo import demo  # noqa: E402
 
+# The slowest files first: with two workers (tools/run-tests.sh) the registration workflow then
+# runs beside the rest of the suite instead of after it.
+SLOW_FILES_FIRST = (
+    "test_jacobian_workflow.py",
+    "test_slurm.py",
+    "test_scanner_changes.py",
+    "test_register_pair.py",
+    "test_bad_input.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        name = item.path.name
+        return SLOW_FILES_FIRST.index(name) if name in SLOW_FILES_FIRST else len(SLOW_FILES_FIRST)
+
+    items.sort(key=rank)  # stable: every file keeps its own order
+
 
 def require_or_skip(condition: bool, reason: str, env_var: str) -> None:
     """Skip with a reason on a developer machine; fail where ``env_var`` says it must run (CI)."""

@@ -14,5 +14,6 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && [ "${BRAIN_ATROPHY_SLU
   bash tools/slurm/start-local-slurm.sh
 fi
 # Two workers, one test file each at a time: most tests wait on a Snakemake, R or ANTs
-# subprocess, and a file's module fixtures (a whole pipeline run) are built once.
-python3 -m pytest -ra -n "${PYTEST_WORKERS:-2}" --dist loadfile "$@"
+# subprocess, and a file's module fixtures (a whole pipeline run) are built once. Files go out
+# in collection order, the slowest first (tests/conftest.py), not by their number of tests.
+python3 -m pytest -ra -n "${PYTEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"
