@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from brain_atrophy.errors import InputError
-from brain_atrophy.scripting import console, run_script
+from brain_atrophy.scripting import console, keep_going, run_script
 
 
 def fake_smk(tmp_path, rule="some_rule"):
@@ -97,7 +97,7 @@ def test_a_real_script_process(tmp_path):
             f"""
             import os, sys, warnings
             from types import SimpleNamespace
-            from brain_atrophy.scripting import console, run_script
+            from brain_atrophy.scripting import console, keep_going, run_script
 
             def main(smk):
                 warnings.warn("deprecated thing", DeprecationWarning, stacklevel=1)
@@ -123,3 +123,30 @@ def test_a_real_script_process(tmp_path):
     log = (tmp_path / "rule.log").read_text()
     for text in ("DeprecationWarning: deprecated thing", "python stderr", "descriptor stderr"):
         assert text in log
+
+
+def damaged(output):
+    def work():
+        output.mkdir()
+        (output / "partial.tsv").write_text("half a table")
+        raise InputError(output / "scan.nii.gz", "is not a NIfTI file")
+
+    return work
+
+
+def test_keep_going_leaves_only_the_record_and_one_console_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("BRAIN_ATROPHY_KEEP_GOING", "1")
+    output, records = tmp_path / "sub-01", []
+    keep_going(damaged(output), output, records.append, "subject")
+    assert not output.exists()  # the partial table went; writing the record is the caller's
+    (err,) = records
+    assert err.fault == "is not a NIfTI file"
+    assert capsys.readouterr().err == f"brain-atrophy: ERROR (subject left out, --keep-going): {err}\n"
+
+
+def test_without_keep_going_the_input_error_stops_the_job(tmp_path, monkeypatch):
+    monkeypatch.delenv("BRAIN_ATROPHY_KEEP_GOING", raising=False)
+    output, records = tmp_path / "sub-01", []
+    with pytest.raises(InputError, match="is not a NIfTI file"):
+        keep_going(damaged(output), output, records.append, "subject")
+    assert records == []

@@ -6,6 +6,7 @@ import contextlib
 import io
 import logging
 import os
+import shutil
 import sys
 import traceback
 
@@ -22,6 +23,20 @@ def console(message: str) -> None:
     stream = _console or sys.stderr
     stream.write(message + "\n")  # one write: a line, whole, among other threads' output
     stream.flush()
+
+
+def keep_going(work, output, record, left_out: str) -> None:
+    """Run ``work()``. Under --keep-going (BRAIN_ATROPHY_KEEP_GOING=1, set by the workflow) an
+    InputError leaves only ``record(err)`` in the job's ``output`` folder (nothing partial beside
+    it), one console line says that ``left_out`` was left out, and the job succeeds."""
+    try:
+        work()
+    except InputError as err:
+        if os.environ.get("BRAIN_ATROPHY_KEEP_GOING") != "1":
+            raise
+        shutil.rmtree(output, ignore_errors=True)
+        record(err)
+        console(f"brain-atrophy: ERROR ({left_out} left out, --keep-going): {err}")
 
 
 def _fileno(stream) -> int | None:

@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 
-from ..errors import InputError
-from ..scripting import console, run_logged
+from ..scripting import keep_going, run_logged
 from .subject import process_subject, record_error
 
 RULE = "subject_volumes"
@@ -113,14 +110,12 @@ def measure_subject(arguments: argparse.Namespace) -> None:
 
 
 def measure(arguments: argparse.Namespace) -> None:
-    try:
-        measure_subject(arguments)
-    except InputError as err:
-        if os.environ.get("BRAIN_ATROPHY_KEEP_GOING") != "1":
-            raise
-        shutil.rmtree(arguments.output, ignore_errors=True)  # nothing partial next to the record
-        record_error(arguments.output, arguments.subject, err)
-        console(f"brain-atrophy: ERROR (subject left out, --keep-going): {err}")
+    keep_going(
+        lambda: measure_subject(arguments),
+        arguments.output,
+        lambda err: record_error(arguments.output, arguments.subject, err),
+        "subject",
+    )
 
 
 def main(argv=None) -> None:

@@ -16,14 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from .. import paths
 from ..errors import InputError
-from ..scripting import console, run_logged
+from ..scripting import keep_going, run_logged
 from ..tables import write_rows
 
 RULE = "register_session"
@@ -120,28 +119,23 @@ def register(arguments: argparse.Namespace) -> None:
     files["measures"].write_text(json.dumps(record, indent=2) + "\n")
 
 
+def record_fault(arguments: argparse.Namespace, err: InputError) -> None:
+    """The pair's errors table, alone in its folder (--keep-going)."""
+    files = paths.registration_files(arguments.output, arguments.subject, arguments.session)
+    files["errors"].parent.mkdir(parents=True, exist_ok=True)
+    row = {
+        "participant_id": paths.participant_id(arguments.subject),
+        "session_id": paths.session_id(arguments.session),
+        "file": err.source,
+        "fault": err.fault,
+    }
+    write_rows(files["errors"], list(row), [row])
+
+
 def run(arguments: argparse.Namespace) -> None:
-    try:
-        register(arguments)
-    except InputError as err:
-        if os.environ.get("BRAIN_ATROPHY_KEEP_GOING") != "1":
-            raise
-        shutil.rmtree(arguments.output, ignore_errors=True)
-        files = paths.registration_files(arguments.output, arguments.subject, arguments.session)
-        files["errors"].parent.mkdir(parents=True, exist_ok=True)
-        write_rows(
-            files["errors"],
-            ["participant_id", "session_id", "file", "fault"],
-            [
-                {
-                    "participant_id": paths.participant_id(arguments.subject),
-                    "session_id": paths.session_id(arguments.session),
-                    "file": err.source,
-                    "fault": err.fault,
-                }
-            ],
-        )
-        console(f"brain-atrophy: ERROR (pair left out, --keep-going): {err}")
+    keep_going(
+        lambda: register(arguments), arguments.output, lambda err: record_fault(arguments, err), "pair"
+    )
 
 
 def main(argv=None) -> None:
