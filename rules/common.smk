@@ -39,7 +39,23 @@ from brain_atrophy.inputs.discovery import (  # noqa: E402
     session_metadata,
 )
 
+# atlas_registration measures change from the images (its follow-ups have no labels): the
+# measure is jacobian, and asking for label counting with it is a contradiction
+if config.get("atlas_registration"):
+    if config.get("change_measure", "jacobian") != "jacobian":
+        raise ValueError(
+            "config 'atlas_registration' carries labels onto each subject's baseline only: "
+            "change_measure must be jacobian (or left out)"
+        )
+    config["change_measure"] = "jacobian"
 validate(config, "../schemas/config.schema.yaml")
+ATLAS_REGISTRATION = config.get("atlas_registration")
+for key in ("template", "labels", "label_table", "brain_mask"):
+    if ATLAS_REGISTRATION and key in ATLAS_REGISTRATION:
+        if not Path(ATLAS_REGISTRATION[key]).is_file():
+            raise ValueError(
+                f"config 'atlas_registration': {key} '{ATLAS_REGISTRATION[key]}' not found"
+            )
 if config.get("segmentation_pattern") and not config.get("segmentation_dir"):
     # the pattern's fixed leading folders are the segmentation dataset (its dseg.tsv, and the
     # source named in dataset_description.json)
@@ -73,6 +89,8 @@ REGION_TABLE = region_table_path(config["regions"])
 
 def label_table_path():
     """The BIDS dseg.tsv that names labels: config 'label_table', else segmentation_dir/dseg.tsv."""
+    if ATLAS_REGISTRATION:
+        return ATLAS_REGISTRATION.get("label_table")
     if config.get("label_table"):
         if not Path(config["label_table"]).is_file():
             raise ValueError(
@@ -116,7 +134,7 @@ if not SUBJECTS:
     # not an error at parse time: --lint and --help must work before any data exists;
     # the group job stops with this message instead
     logger.warning(
-        f"brain-atrophy: no label images found under {config['segmentation_dir']}"
+        f"brain-atrophy: no images found under {config.get('segmentation_dir') or config['bids_dir']}"
     )
 
 
@@ -155,7 +173,7 @@ def subject_image_keys(wildcards):
 
 
 def subject_images(wildcards):
-    sessions = LABEL_IMAGES[wildcards.subject]
+    sessions = LABEL_IMAGES.get(wildcards.subject, {})
     return [
         sessions[s][t] if t else sessions[s] for s, t in subject_image_keys(wildcards)
     ]
@@ -183,9 +201,25 @@ def subject_follow_ups(wildcards):
         return []
     baseline, *follow_ups = subject_session_labels(wildcards)
     t1w = T1W_IMAGES.get(wildcards.subject, {})
-    if baseline not in t1w or baseline not in LABEL_IMAGES.get(wildcards.subject, {}):
+    labelled = ATLAS_REGISTRATION or baseline in LABEL_IMAGES.get(wildcards.subject, {})
+    if baseline not in t1w or not labelled:
         return []
     return [s for s in follow_ups if s in t1w]
+
+
+def atlas_registration_inputs(wildcards):
+    """atlas_registration: the template's registration to the subject's baseline (when the
+    baseline has a T1w), the atlas labels and the template they lie on."""
+    if not ATLAS_REGISTRATION:
+        return {}
+    baseline = subject_session_labels(wildcards)[0]
+    if baseline not in T1W_IMAGES.get(wildcards.subject, {}):
+        return {}
+    return {
+        "atlas_registration": paths.atlas_registration_output(OUT, wildcards.subject),
+        "atlas_labels": ATLAS_REGISTRATION["labels"],
+        "template": ATLAS_REGISTRATION["template"],
+    }
 
 
 def subject_inputs(wildcards):
@@ -194,6 +228,7 @@ def subject_inputs(wildcards):
     return {
         **region_inputs(wildcards),
         **atlas_input(wildcards),
+        **atlas_registration_inputs(wildcards),
         "images": subject_images(wildcards),
         "t1w": subject_t1w_images(wildcards),
         "registrations": [
@@ -204,13 +239,41 @@ def subject_inputs(wildcards):
 
 
 def pair_inputs(wildcards):
-    """A follow-up's registration job: the baseline's T1w and labels, the follow-up's T1w."""
+    """A follow-up's registration job: the baseline's T1w and labels (atlas_registration: the
+    template job's folder), the follow-up's T1w."""
     baseline = subject_session_labels(wildcards)[0]
     return {
         "baseline_t1w": T1W_IMAGES[wildcards.subject][baseline],
-        "labels": LABEL_IMAGES[wildcards.subject][baseline],
+        "labels": (
+            paths.atlas_registration_output(OUT, wildcards.subject)
+            if ATLAS_REGISTRATION
+            else LABEL_IMAGES[wildcards.subject][baseline]
+        ),
         "followup_t1w": T1W_IMAGES[wildcards.subject][wildcards.session],
     }
+
+
+def pair_mask_image(wildcards, input):
+    """The image whose nonzero voxels are a pair's brain: the baseline's labels, or with
+    atlas_registration the template's brain mask on the baseline (so that a new atlas
+    re-registers no pair)."""
+    if not ATLAS_REGISTRATION:
+        return input.labels
+    baseline = subject_session_labels(wildcards)[0]
+    files = paths.atlas_registration_files(input.labels, wildcards.subject, baseline)
+    return str(files["brain_mask"])
+
+
+def template_inputs(wildcards):
+    """A subject's template registration job: its baseline T1w, the template and its mask."""
+    baseline = subject_session_labels(wildcards)[0]
+    inputs = {
+        "t1w": T1W_IMAGES[wildcards.subject][baseline],
+        "template": ATLAS_REGISTRATION["template"],
+    }
+    if ATLAS_REGISTRATION.get("brain_mask"):
+        inputs["brain_mask"] = ATLAS_REGISTRATION["brain_mask"]
+    return inputs
 
 
 # what decides a registration: changing one re-registers every pair (threads and resources
@@ -219,6 +282,13 @@ REGISTRATION_SETTINGS = {
     key: value
     for key, value in config["registration"].items()
     if key not in ("threads", "mem_mb", "runtime")
+}
+# … and the template's: changing one re-registers every subject's template; the atlas files,
+# the label interpolation (the subject job's) and resources are not among them
+TEMPLATE_SETTINGS = {
+    key: value
+    for key, value in (ATLAS_REGISTRATION or {}).items()
+    if key in ("iterations", "metric", "mask_dilation_mm")
 }
 
 
@@ -244,6 +314,14 @@ def subject_job_arguments(wildcards, input):
     if CHANGE_MEASURE == "jacobian":
         arguments += ["--jacobian", *subject_session_labels(wildcards)]
         arguments += ["--qc", json.dumps(config["qc"], sort_keys=True)]
+        if "atlas_registration" in input.keys():
+            arguments += ["--atlas-registration", input.atlas_registration]
+            arguments += ["--atlas-labels", input.atlas_labels]
+            arguments += ["--template", input.template]
+            arguments += [
+                "--label-interpolation",
+                ATLAS_REGISTRATION["label_interpolation"],
+            ]
         follow_ups = subject_follow_ups(wildcards)
         for session, path in zip(follow_ups, input.registrations, strict=True):
             arguments += ["--registration", session, path]

@@ -86,7 +86,7 @@ rule group_statistics:
         outcome=config["outcome"],
         power=config["power"],
         exclude=config["exclude"],
-        segmentation_dir=config["segmentation_dir"],
+        segmentation_dir=config.get("segmentation_dir") or config["bids_dir"],
         tissues=TISSUES,
         bids_dir=lambda wildcards, input: os.path.dirname(input.participants),
         time=config.get("time"),
@@ -126,7 +126,10 @@ rule dataset_description:
         "../envs/atrophy.yaml"
     params:
         code_url=config["code_url"],
-        sources=[config["bids_dir"], config["segmentation_dir"]],
+        sources=[
+            config["bids_dir"],
+            config.get("segmentation_dir") or (ATLAS_REGISTRATION or {}).get("labels"),
+        ],
     script:
         "../scripts/dataset_description.py"
 

@@ -22,8 +22,43 @@ rule register_session:
     params:
         src=PACKAGE_ROOT,
         settings=json.dumps(REGISTRATION_SETTINGS, sort_keys=True),
+        labels=pair_mask_image,
     shell:
         'PYTHONPATH={params.src:q}"${{PYTHONPATH:+:$PYTHONPATH}}" python '
         "-m brain_atrophy.register.job --subject {wildcards.subject:q} --session {wildcards.session:q} "
         "--baseline-t1w {input.baseline_t1w:q} --followup-t1w {input.followup_t1w:q} "
-        "--labels {input.labels:q} --settings {params.settings:q} --output {output:q} --log {log:q}"
+        "--labels {params.labels:q} --settings {params.settings:q} --output {output:q} --log {log:q}"
+
+
+# atlas_registration — one job per subject: the template registered to the baseline T1w. The
+# atlas labels are carried over by the subject job, so that a new atlas (or label table, or
+# interpolation) re-registers nothing, and a new follow-up leaves this job alone.
+
+
+rule register_template:
+    input:
+        unpack(template_inputs),
+    output:
+        directory(paths.atlas_registration_output(OUT, "{subject}")),
+    log:
+        paths.subject_log(OUT, "register_template", "{subject}"),
+    conda:
+        "../envs/atrophy.yaml"
+    threads: (config.get("atlas_registration") or {}).get("threads", 2)
+    resources:
+        mem_mb=(config.get("atlas_registration") or {}).get("mem_mb", 4000),
+        runtime=(config.get("atlas_registration") or {}).get("runtime", 30),
+    params:
+        src=PACKAGE_ROOT,
+        session=lambda wildcards: subject_session_labels(wildcards)[0],
+        brain_mask=lambda wildcards, input: (
+            f"--brain-mask {shlex.quote(input.brain_mask)}"
+            if "brain_mask" in input.keys()
+            else ""
+        ),
+        settings=json.dumps(TEMPLATE_SETTINGS, sort_keys=True),
+    shell:
+        'PYTHONPATH={params.src:q}"${{PYTHONPATH:+:$PYTHONPATH}}" python '
+        "-m brain_atrophy.register.template_job --subject {wildcards.subject:q} "
+        "--session {params.session:q} --t1w {input.t1w:q} --template {input.template:q} "
+        "{params.brain_mask} --settings {params.settings:q} --output {output:q} --log {log:q}"

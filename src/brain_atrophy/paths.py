@@ -133,12 +133,42 @@ def registration_files(folder, subject: str, session: str) -> dict:
     }
 
 
+def atlas_registration_output(out, subject: str) -> str:
+    """The template's registration to a subject's baseline T1w, one job's folder
+    (atlas_registration): ``<out>/atlas/sub-<label>``. Outside the subject's folder, so that a
+    subject job's rerun (a new atlas, a new session) keeps it."""
+    return os.path.join(str(out), ATLAS, participant_id(subject))
+
+
+def atlas_registration_files(folder, subject: str, session: str) -> dict:
+    """The template registration job's files in its folder: the maps from the template to the
+    baseline T1w (the warp, then the affine, in the order ANTs applies them), the template's
+    brain mask on the T1w's grid, the QC measures and, for a baseline that failed under
+    --keep-going, what was wrong."""
+    root, stem = Path(folder), f"{participant_id(subject)}_{session_id(session)}"
+    return {
+        "warp": root / f"{stem}_from-template_to-T1w_desc-warp_xfm.nii.gz",
+        "affine": root / f"{stem}_from-template_to-T1w_desc-affine_xfm.mat",
+        "brain_mask": root / f"{stem}_desc-brain_mask.nii.gz",
+        "measures": root / f"{stem}_desc-template_registration.json",
+        "errors": root / f"{stem}_errors.tsv",
+    }
+
+
+def atlas_labels(folder, subject: str, session: str) -> Path:
+    """The atlas labels carried onto the baseline T1w, in the subject job's folder:
+    ``ses-<label>/anat/sub-<label>_ses-<label>_desc-atlas_dseg.nii.gz`` (its sidecar beside it,
+    ``.json``)."""
+    name = entity_name({"sub": subject, "ses": session, "desc": "atlas"}, "dseg", ".nii.gz")
+    return Path(folder) / session_id(session) / "anat" / name
+
+
 # what `snakemake --report` collects from a subject's folder (its QC mosaic)
 SUBJECT_REPORT_PATTERNS = ["figures/{name}_qc.png"]
 
 # The output dataset's top level: BIDS names for the subjects' folders; the rest has no BIDS
 # name and is listed in .bidsignore.
-GROUP, FIGURES, LOGS, REGISTRATION = "group", "figures", "logs", "registration"
+GROUP, FIGURES, LOGS, REGISTRATION, ATLAS = "group", "figures", "logs", "registration", "atlas"
 REPORT_PAGE = "report.html"
 DATASET_DESCRIPTION = "dataset_description.json"
 BIDSIGNORE = ".bidsignore"
@@ -188,6 +218,7 @@ BIDSIGNORE_PATTERNS = [
     ("figures (group level and each subject's QC mosaic)", [f"/{FIGURES}", f"{SUBJECT}*/figures"]),
     ("one log per job", [f"/{LOGS}"]),
     ("each follow-up's registration to its baseline (Jacobian maps, warped T1w)", [f"/{REGISTRATION}"]),
+    ("the template's registration to each subject's baseline (atlas_registration)", [f"/{ATLAS}"]),
     ("the study's report page", [f"/{REPORT_PAGE}"]),
     (
         "tables BIDS has no suffix for, and the top-level sidecar describing their columns",

@@ -202,9 +202,10 @@ class Discovered(NamedTuple):
 def discover(config: dict) -> Discovered:
     """Every image a config points at (see find_images); with change_measure: jacobian, every
     session's T1w: the segmentation dataset's where present, otherwise the raw dataset's
-    (``bids_dir``, ``t1w_filters`` picks one), otherwise ``t1w_pattern``'s."""
-    found = find_images(config)
-    if config.get("change_measure", "labels") != "jacobian":
+    (``bids_dir``, ``t1w_filters`` picks one), otherwise ``t1w_pattern``'s. With
+    atlas_registration there are no label images to find: the T1w images are all."""
+    found = Discovered({}, {}) if config.get("atlas_registration") else find_images(config)
+    if config.get("change_measure", "labels") != "jacobian" and not config.get("atlas_registration"):
         return found
     raw = find_session_images(config["bids_dir"], {"T1w": config["t1w_filters"]})["T1w"]
     pattern = find_pattern_images(config["t1w_pattern"]) if config.get("t1w_pattern") else {}

@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from .. import paths
+from ..errors import InputError
 from ..scripting import keep_going, run_logged
 from .subject import process_subject, record_error
 
@@ -62,7 +64,25 @@ def parse_arguments(argv=None) -> argparse.Namespace:
         metavar=("SESSION", "FOLDER"),
         help="a follow-up's registration to the baseline (the register_session job's folder)",
     )
+    parser.add_argument(
+        "--atlas-registration",
+        help="atlas_registration: the template's registration to the baseline (register_template's folder)",
+    )
+    parser.add_argument(
+        "--atlas-labels", help="atlas_registration: the atlas label image, carried onto the baseline T1w"
+    )
+    parser.add_argument("--template", help="atlas_registration: the template T1w the atlas labels lie on")
+    parser.add_argument(
+        "--label-interpolation",
+        default="genericLabel",
+        choices=["genericLabel", "nearestNeighbor"],
+        help="how the atlas labels are carried over",
+    )
     arguments = parser.parse_args(argv)
+    if arguments.atlas_registration and not (
+        arguments.jacobian and arguments.atlas_labels and arguments.template
+    ):
+        parser.error("--atlas-registration needs --jacobian, --atlas-labels and --template")
     if arguments.jacobian:
         if arguments.tissue:
             parser.error("--jacobian measures label images, not tissue maps")
@@ -85,10 +105,35 @@ def measure_subject(arguments: argparse.Namespace) -> None:
     if arguments.jacobian:
         from .longitudinal import process_subject_jacobian
 
+        images, template_rows = dict(arguments.image), []
+        if arguments.atlas_registration:
+            from .atlas import atlas_baseline
+
+            baseline = arguments.jacobian[0]
+            t1w = dict(arguments.t1w).get(baseline)
+            if t1w is None:
+                raise InputError(
+                    arguments.atlas_registration, f"the baseline {paths.session_id(baseline)} has no T1w"
+                )
+            images[baseline], row = atlas_baseline(
+                arguments.subject,
+                baseline,
+                t1w,
+                arguments.atlas_registration,
+                {
+                    "template": arguments.template,
+                    "labels": arguments.atlas_labels,
+                    "label_interpolation": arguments.label_interpolation,
+                },
+                arguments.output,
+                json.loads(arguments.qc),
+            )
+            template_rows.append(row)
         process_subject_jacobian(
             subject=arguments.subject,
             sessions=arguments.jacobian,
-            images=dict(arguments.image),
+            images=images,
+            template_rows=template_rows,
             t1w_images=dict(arguments.t1w),
             registrations=dict(arguments.registration),
             region_tsv=arguments.regions,

@@ -82,12 +82,14 @@ def process_subject_jacobian(
     subject_dir,
     label_tsv=None,
     qc_thresholds: dict | None = None,
+    template_rows: list[dict] | None = None,
 ) -> None:
     """Measure ``sessions`` (in order; the first is the baseline) of ``subject`` by Jacobian
     integration and write its per-session, volume and registration tables and its QC mosaic.
     ``images`` holds the label images there are, ``t1w_images`` every session's T1w and
     ``registrations`` each follow-up's registration folder; ``qc_thresholds`` (config 'qc')
-    flag a pair as ``registration_failed`` or ``poor_alignment``."""
+    flag a pair as ``registration_failed`` or ``poor_alignment``; ``template_rows`` (atlas_registration)
+    open the registration table."""
     check_sessions(sessions, images, t1w_images, registrations)
     regions = load_regions(region_tsv, label_tsv)
     baseline = sessions[0]
@@ -113,7 +115,7 @@ def process_subject_jacobian(
 
     per_session = {baseline: [{**row, "method": JACOBIAN} for row in baseline_rows] + baseline_rows}
     mosaic_rows = [session_row(sub, baseline_id, labels, t1w)]
-    registration_rows = []
+    registration_rows = list(template_rows or [])
     for session in sessions[1:]:
         measures, files = pair_result(registrations[session], subject, session)
         jacobian, _ = _volume(files["jacobian"])

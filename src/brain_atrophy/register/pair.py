@@ -61,8 +61,9 @@ def _ants():
     return ants
 
 
-def read_t1w(path):
-    """A 3D T1w as an ANTs image; anything else is an InputError naming the file."""
+def read_t1w(path, what: str = "T1w"):
+    """A 3D scalar image (a T1w, or ``what``) as an ANTs image; anything else is an InputError
+    naming the file."""
     ants = _ants()
     try:
         image = ants.image_read(str(path))
@@ -70,7 +71,7 @@ def read_t1w(path):
         raise InputError(path, f"cannot be read as an image ({err})") from None
     if image.dimension != 3 or image.components != 1:
         raise InputError(
-            path, f"T1w is not a 3D image (dimension {image.dimension}, {image.components} components)"
+            path, f"{what} is not a 3D image (dimension {image.dimension}, {image.components} components)"
         )
     return image
 

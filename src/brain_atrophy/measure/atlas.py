@@ -1,0 +1,91 @@
+"""The subject's baseline labels from an atlas (atlas_registration): the atlas labels carried
+onto the baseline T1w through the template's registration (rule register_template), written
+as a BIDS derivative (``desc-atlas_dseg`` with a sidecar naming the template and atlas)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+
+from .. import paths
+from ..errors import InputError
+from ..register import quality
+from ..tables import read_table
+
+log = logging.getLogger(__name__)
+
+# config 'qc' default: a template registered to a subject correlates less than two scans of one
+# subject do (the pairs' min_similarity), as anatomy and contrast differ
+MIN_TEMPLATE_SIMILARITY = 0.8
+
+
+def template_fit(folder, subject: str, session: str) -> tuple[dict, dict]:
+    """The template job's QC record and files; a subject left out under --keep-going raises its
+    recorded fault."""
+    files = paths.atlas_registration_files(folder, subject, session)
+    if files["errors"].is_file():
+        row = read_table(files["errors"]).rows[0]
+        raise InputError(row["file"], row["fault"])
+    return json.loads(files["measures"].read_text()), files
+
+
+def atlas_baseline(
+    subject: str,
+    baseline: str,
+    t1w,
+    registration_folder,
+    atlas: dict,
+    subject_dir,
+    qc_thresholds: dict | None = None,
+) -> tuple[Path, dict]:
+    """Carry ``atlas`` ({"template", "labels", "label_interpolation"}) onto the baseline ``t1w``;
+    returns the written label image and the template registration's QC row."""
+    import nibabel as nib
+
+    from ..register.template import carry_labels
+
+    measures, files = template_fit(registration_folder, subject, baseline)
+    labels = carry_labels(
+        t1w,
+        atlas["labels"],
+        atlas["template"],
+        [str(files["warp"]), str(files["affine"])],
+        atlas["label_interpolation"],
+    )
+    if not labels.any():
+        raise InputError(atlas["labels"], f"no atlas label reaches the T1w {t1w} after registration")
+    path = paths.atlas_labels(subject_dir, subject, baseline)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = nib.Nifti1Image(labels.astype("int16"), nib.load(str(t1w)).affine)
+    image.header.set_xyzt_units("mm")
+    nib.save(image, path)
+    sidecar = {
+        "Description": "atlas labels carried onto this session's T1w by registering the template to it",
+        "Sources": [str(t1w)],
+        "Template": str(atlas["template"]),
+        "Atlas": str(atlas["labels"]),
+        "Interpolation": atlas["label_interpolation"],
+    }
+    path.with_name(path.name.replace(".nii.gz", ".json")).write_text(json.dumps(sidecar, indent=2) + "\n")
+    log.info("%s: atlas %s carried onto %s", paths.participant_id(subject), atlas["labels"], t1w)
+    return path, template_row(subject, baseline, measures, qc_thresholds or {})
+
+
+def template_row(subject: str, baseline: str, measures: dict, qc_thresholds: dict) -> dict:
+    """The template registration's row of the subject's registration table: its similarity and
+    a ``poor_alignment`` flag below config 'qc' ``min_template_similarity``."""
+    threshold = qc_thresholds.get("min_template_similarity", MIN_TEMPLATE_SIMILARITY)
+    similarity = measures["similarity"]
+    poor = not math.isfinite(similarity) or similarity < threshold
+    return {
+        "participant_id": paths.participant_id(subject),
+        "session_id": paths.session_id(baseline),
+        "baseline_session_id": "template",
+        "similarity": similarity,
+        "shell_log_jacobian": "n/a",
+        "folding_fraction": "n/a",
+        "seconds": measures["seconds"],
+        "flags": quality.POOR_ALIGNMENT if poor else "",
+    }

@@ -1,0 +1,155 @@
+"""A template T1w registered to a subject's baseline T1w with ANTsPy, and its atlas labels
+carried over (atlas_registration: for studies with T1w images only).
+
+1. The template is smoothed to the subject image's resolution (a Gaussian of FWHM
+   sqrt(subject voxel² − template voxel²)), so that both show the brain's edges equally sharp.
+2. Affine (mutual information), then SyN (symmetric, diffeomorphic; mutual information), the
+   metric restricted to the template's brain mask and a margin: a raw head's skull, scalp and
+   neck have no counterpart in a brain template and move with positioning, not anatomy.
+3. The atlas labels follow the same maps onto the subject's grid, by per-label interpolation
+   (ANTs' genericLabel: each label's indicator interpolated, the largest wins) or nearest
+   neighbour.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import tempfile
+import time
+from typing import NamedTuple
+
+import numpy as np
+
+from ..errors import InputError
+from . import quality
+from .pair import _ants, read_t1w
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SETTINGS = {
+    "iterations": [100, 70, 50],  # SyN iterations per level, coarse (÷4) to full resolution
+    "metric": "mattes",  # SyN's: mutual information, or "CC" (local cross-correlation, radius 2)
+    "mask_dilation_mm": 10.0,  # the metric's region: the template's brain and this margin
+    "label_interpolation": "genericLabel",  # or "nearestNeighbor"
+}
+FWHM_PER_SIGMA = 2 * math.sqrt(2 * math.log(2))
+
+
+class TemplateFit(NamedTuple):
+    """The maps (ANTs transform files, template → subject, in apply order: warp, then affine),
+    the template's brain mask on the subject's grid (uint8, in the T1w's voxel order) and the QC
+    measures."""
+
+    transforms: list[str]
+    brain_mask: np.ndarray
+    measures: dict
+
+
+def template_brain_mask(template, mask_path):
+    """The template's brain: its mask image (on the template's grid, or carried by the
+    affines), else the template's nonzero voxels (a brain-extracted template)."""
+    ants = _ants()
+    if mask_path is None:
+        mask = template.new_image_like((template.numpy() > 0).astype("float32"))
+    else:
+        mask = read_t1w(mask_path, "brain mask")
+        mask = ants.resample_image_to_target(mask, template, interp_type="nearestNeighbor")
+        mask = template.new_image_like((mask.numpy() > 0).astype("float32"))
+    if not mask.numpy().any():
+        raise InputError(mask_path or "template", "the template's brain mask is empty on the template's grid")
+    return mask
+
+
+def resolution_matched(template, voxel_mm: float):
+    """The template smoothed to look as a ``voxel_mm`` scan would: Gaussian FWHM
+    sqrt(voxel_mm² − template voxel²), none when the template is as coarse."""
+    ants = _ants()
+    own = max(template.spacing)
+    if voxel_mm <= own:
+        return template
+    sigma = math.sqrt(voxel_mm**2 - own**2) / FWHM_PER_SIGMA
+    return ants.smooth_image(template, sigma, sigma_in_physical_coordinates=True)
+
+
+def fit_template(
+    subject_t1w, template_path, mask_path, settings: dict, warp_path, affine_path, threads: int = 1
+) -> TemplateFit:
+    """Register the template (moving) to the subject's T1w (fixed); the maps are copied to
+    ``warp_path`` and ``affine_path``."""
+    os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(threads)
+    ants = _ants()
+    settings = {**DEFAULT_SETTINGS, **settings}
+    started = time.perf_counter()
+    subject = read_t1w(subject_t1w)
+    template = read_t1w(template_path, "template")
+    mask = template_brain_mask(template, mask_path)
+    metric_mask = ants.threshold_image(
+        ants.iMath(mask, "MD", max(1, round(settings["mask_dilation_mm"] / min(template.spacing)))), 0.5, 2
+    )
+    moving = resolution_matched(template, max(subject.spacing))
+    with tempfile.TemporaryDirectory() as tmp:
+        prefix = os.path.join(tmp, "")
+        affine = ants.registration(
+            subject,
+            moving,
+            "Affine",
+            moving_mask=metric_mask,
+            aff_random_sampling_rate=0.25,
+            outprefix=prefix,
+        )
+        affine_seconds = time.perf_counter() - started
+        syn = ants.registration(
+            subject,
+            moving,
+            "SyNOnly",
+            initial_transform=affine["fwdtransforms"][0],
+            moving_mask=metric_mask,
+            mask_all_stages=True,
+            syn_metric=settings["metric"],
+            syn_sampling=2 if settings["metric"] == "CC" else 32,
+            reg_iterations=tuple(int(i) for i in settings["iterations"]),
+            outprefix=prefix,
+        )
+        warp = next(t for t in syn["fwdtransforms"] if t.endswith(".nii.gz"))
+        transforms = [str(warp_path), str(affine_path)]
+        shutil.copyfile(warp, transforms[0])
+        shutil.copyfile(affine["fwdtransforms"][0], transforms[1])
+        warped = syn["warpedmovout"].numpy()
+    brain = ants.apply_transforms(subject, mask, transforms, interpolator="nearestNeighbor").numpy() > 0
+    if not brain.any():
+        raise InputError(
+            subject_t1w, f"the template {template_path} does not overlap this T1w after registration"
+        )
+    measures = {
+        "similarity": quality.similarity(subject.numpy(), warped, brain),
+        "affine_seconds": round(affine_seconds, 2),
+        "seconds": round(time.perf_counter() - started, 2),
+        "threads": threads,
+    }
+    log.info("registered %s to %s in %.1f s", template_path, subject_t1w, measures["seconds"])
+    return TemplateFit(transforms, brain.astype(np.uint8), measures)
+
+
+def carry_labels(
+    subject_t1w, labels_path, template_path, transforms: list[str], interpolation: str
+) -> np.ndarray:
+    """The atlas labels on the subject's grid (int32, in the T1w's voxel order). The labels must
+    lie on (or overlap) the template."""
+    ants = _ants()
+    subject = read_t1w(subject_t1w)
+    labels = read_t1w(labels_path, "atlas label image")
+    template = read_t1w(template_path, "template")
+    if not ants.image_physical_space_consistency(labels, template) and not _overlap(labels, template):
+        raise InputError(labels_path, f"the atlas labels do not overlap the template {template_path}")
+    carried = ants.apply_transforms(subject, labels, transforms, interpolator=interpolation).numpy()
+    return np.rint(carried).astype(np.int32)
+
+
+def _overlap(labels, template) -> bool:
+    """Whether the labelled voxels fall inside the template's brain, in world space."""
+    ants = _ants()
+    on_template = ants.resample_image_to_target(labels, template, interp_type="nearestNeighbor").numpy()
+    return bool(np.any((on_template > 0) & (template.numpy() > 0)))

@@ -1,0 +1,79 @@
+"""The default template and atlas of atlas_registration, installed offline from PyPI.
+
+``python -m brain_atrophy_demo.atlas OUT_DIR`` (``make atlas``) writes, from the
+``deepmriprep==0.3.0`` wheel (MIT licence; its templates are those of CAT12):
+
+- ``tpl-deepmriprep_res-1_T1w.nii.gz``: the wheel's brain-extracted 0.5 mm T1 template, blurred
+  to a 1 mm scan's resolution (Gaussian, FWHM 1 mm) and sampled on the atlas's 1 mm grid;
+- ``tpl-deepmriprep_res-1_desc-brain_mask.nii.gz``: its brain (the template's nonzero voxels);
+- ``tpl-deepmriprep_res-1_atlas-IBSR_dseg.nii.gz``: the wheel's IBSR atlas (FreeSurfer codes, so
+  ``regions: freesurfer`` applies), unchanged.
+
+The template is brain-extracted: it expects brain-extracted T1w images, or a head template with
+its brain mask instead (docs/atlas.md).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage
+
+from .demo import ATLAS_MEMBER, ATLAS_SHA256, TEMPLATE_MEMBER, TEMPLATE_SHA256, fetch_member
+
+TEMPLATE = "tpl-deepmriprep_res-1_T1w.nii.gz"
+BRAIN_MASK = "tpl-deepmriprep_res-1_desc-brain_mask.nii.gz"
+LABELS = "tpl-deepmriprep_res-1_atlas-IBSR_dseg.nii.gz"
+SCALE = 1000.0  # stored intensity of the template's value 1
+FWHM_PER_SIGMA = 2 * math.sqrt(2 * math.log(2))
+
+
+def resample_template(template: nib.Nifti1Image, grid: nib.Nifti1Image, fwhm_mm: float = 1.0):
+    """The template's values and brain mask at ``grid``'s voxel centres, after a Gaussian blur of
+    ``fwhm_mm`` (what a scanner with that resolution sees)."""
+    data = template.get_fdata(dtype=np.float32)
+    zoom = float(np.linalg.norm(template.affine[:3, 0]))
+    blurred = ndimage.gaussian_filter(data, fwhm_mm / FWHM_PER_SIGMA / zoom)
+    index = nib.affines.apply_affine(
+        np.linalg.inv(template.affine) @ grid.affine, np.indices(grid.shape).reshape(3, -1).T
+    ).T
+    values = ndimage.map_coordinates(blurred, index, order=1, mode="constant", cval=0)
+    inside = ndimage.map_coordinates((data > 0).astype(np.float32), index, order=1, mode="constant", cval=0)
+    return values.reshape(grid.shape), inside.reshape(grid.shape) >= 0.5
+
+
+def install(out_dir, cache_dir=".cache") -> dict:
+    """Write the template, its brain mask and the atlas into ``out_dir``; returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    template = nib.load(fetch_member(cache_dir, TEMPLATE_MEMBER, TEMPLATE_SHA256))
+    atlas = nib.load(fetch_member(cache_dir, ATLAS_MEMBER, ATLAS_SHA256))
+    values, brain = resample_template(template, atlas)
+    written = {"template": out / TEMPLATE, "brain_mask": out / BRAIN_MASK, "labels": out / LABELS}
+    for key, data in (
+        ("template", (values * SCALE).astype(np.float32)),
+        ("brain_mask", brain.astype(np.uint8)),
+    ):
+        image = nib.Nifti1Image(data, atlas.affine)
+        image.header.set_xyzt_units("mm")
+        nib.save(image, written[key])
+    labels = nib.Nifti1Image(np.asarray(atlas.dataobj).astype(np.int16), atlas.affine)
+    labels.header.set_xyzt_units("mm")
+    nib.save(labels, written["labels"])
+    return written
+
+
+def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) not in (1, 2):
+        sys.exit("usage: python -m brain_atrophy_demo.atlas OUT_DIR [CACHE_DIR]")
+    for key, path in install(*argv).items():
+        print(f"{key}: {path}")
+
+
+if __name__ == "__main__":
+    main()
