@@ -94,6 +94,7 @@ rule group_statistics:
         layouts=lambda wildcards: metadata().layouts,
         label_names=lambda wildcards: image_names(session_images()),
         change_measure=CHANGE_MEASURE,
+        atlas_registration=ATLAS_REGISTRATION or {},
         acquisition_keys=config["acquisition_keys"],
         scanner_adjustment=config["scanner_adjustment"],
         min_spanning_subjects=config["scanner_min_spanning_subjects"],

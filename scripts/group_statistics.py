@@ -84,6 +84,9 @@ def main(smk):
         },
         acquisition_layouts=smk.params.layouts,
     )
+    if smk.params.atlas_registration:
+        # where the baseline labels came from (atlas_registration): the methods and report say it
+        tables["description"]["atlas_registration"] = dict(smk.params.atlas_registration)
     for name in TABLES:
         write_frame(tables[name], smk.output[name])
     Path(smk.output.description).write_text(json.dumps(tables["description"], indent=2) + "\n")

@@ -24,6 +24,8 @@ from brain_atrophy_demo import demo  # noqa: E402
 # runs beside the rest of the suite instead of after it.
 SLOW_FILES_FIRST = (
     "test_jacobian_workflow.py",
+    "test_atlas_workflow.py",
+    "test_atlas_template.py",
     "test_slurm.py",
     "test_scanner_changes.py",
     "test_register_pair.py",
@@ -64,7 +66,8 @@ def small_cohort(tmp_path_factory, atlas_path) -> Path:
 
 
 def cohort_config(cohort: Path, output_dir: Path, **extra) -> list[str]:
-    """``--configfile`` arguments for a config (written beside the outputs) that runs ``cohort``."""
+    """``--configfile`` arguments for a config (written beside the outputs) that runs ``cohort``;
+    an ``extra`` value of None leaves that key out."""
     values = {
         "bids_dir": str(cohort / "bids"),
         "segmentation_dir": str(cohort / "derivatives" / "segmentation"),
@@ -73,6 +76,7 @@ def cohort_config(cohort: Path, output_dir: Path, **extra) -> list[str]:
         "output_dir": str(output_dir),
         **extra,
     }
+    values = {key: value for key, value in values.items() if value is not None}  # None: left out
     path = Path(output_dir).parent / f"config-{Path(output_dir).name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(values))

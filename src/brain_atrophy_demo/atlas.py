@@ -5,7 +5,8 @@
 
 - ``tpl-deepmriprep_res-1_T1w.nii.gz``: the wheel's brain-extracted 0.5 mm T1 template, blurred
   to a 1 mm scan's resolution (Gaussian, FWHM 1 mm) and sampled on the atlas's 1 mm grid;
-- ``tpl-deepmriprep_res-1_desc-brain_mask.nii.gz``: its brain (the template's nonzero voxels);
+- ``tpl-deepmriprep_res-1_desc-brain_mask.nii.gz``: its brain (the template's nonzero voxels,
+  and the atlas's labelled ones);
 - ``tpl-deepmriprep_res-1_atlas-IBSR_dseg.nii.gz``: the wheel's IBSR atlas (FreeSurfer codes, so
   ``regions: freesurfer`` applies), unchanged.
 
@@ -53,6 +54,8 @@ def install(out_dir, cache_dir=".cache") -> dict:
     template = nib.load(fetch_member(cache_dir, TEMPLATE_MEMBER, TEMPLATE_SHA256))
     atlas = nib.load(fetch_member(cache_dir, ATLAS_MEMBER, ATLAS_SHA256))
     values, brain = resample_template(template, atlas)
+    labels = np.asarray(atlas.dataobj).astype(np.int16)
+    brain |= labels > 0  # a few per cent of the atlas's edge lie just outside the template's brain
     written = {"template": out / TEMPLATE, "brain_mask": out / BRAIN_MASK, "labels": out / LABELS}
     for key, data in (
         ("template", (values * SCALE).astype(np.float32)),
@@ -61,9 +64,9 @@ def install(out_dir, cache_dir=".cache") -> dict:
         image = nib.Nifti1Image(data, atlas.affine)
         image.header.set_xyzt_units("mm")
         nib.save(image, written[key])
-    labels = nib.Nifti1Image(np.asarray(atlas.dataobj).astype(np.int16), atlas.affine)
-    labels.header.set_xyzt_units("mm")
-    nib.save(labels, written["labels"])
+    image = nib.Nifti1Image(labels, atlas.affine)
+    image.header.set_xyzt_units("mm")
+    nib.save(image, written["labels"])
     return written
 
 

@@ -37,16 +37,19 @@ def atlas_baseline(
     t1w,
     registration_folder,
     atlas: dict,
+    regions: dict,
     subject_dir,
     qc_thresholds: dict | None = None,
 ) -> tuple[Path, dict]:
     """Carry ``atlas`` ({"template", "labels", "label_interpolation"}) onto the baseline ``t1w``;
-    returns the written label image and the template registration's QC row."""
+    returns the written label image and the template registration's QC row. ``regions``
+    ({region: labels}) must each find a label in the atlas."""
     import nibabel as nib
 
     from ..register.template import carry_labels
 
     measures, files = template_fit(registration_folder, subject, baseline)
+    check_atlas_labels(atlas["labels"], regions)
     labels = carry_labels(
         t1w,
         atlas["labels"],
@@ -71,6 +74,21 @@ def atlas_baseline(
     path.with_name(path.name.replace(".nii.gz", ".json")).write_text(json.dumps(sidecar, indent=2) + "\n")
     log.info("%s: atlas %s carried onto %s", paths.participant_id(subject), atlas["labels"], t1w)
     return path, template_row(subject, baseline, measures, qc_thresholds or {})
+
+
+def check_atlas_labels(labels_path, regions: dict) -> None:
+    """Every region of the table has at least one of its labels in the atlas: else an
+    InputError naming the atlas and the regions it lacks."""
+    import numpy as np
+
+    from .images import read_image
+
+    image = read_image(labels_path)
+    present = set(np.unique(image.voxels).astype(int).tolist())
+    missing = {name: labels for name, labels in regions.items() if not present.intersection(labels)}
+    if missing:
+        listed = "; ".join(f"{name} ({' '.join(map(str, labels))})" for name, labels in missing.items())
+        raise InputError(labels_path, f"the atlas has none of the labels of region(s) {listed}")
 
 
 def template_row(subject: str, baseline: str, measures: dict, qc_thresholds: dict) -> dict:

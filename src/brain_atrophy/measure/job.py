@@ -107,6 +107,7 @@ def measure_subject(arguments: argparse.Namespace) -> None:
 
         images, template_rows = dict(arguments.image), []
         if arguments.atlas_registration:
+            from ..inputs.regions import load_regions
             from .atlas import atlas_baseline
 
             baseline = arguments.jacobian[0]
@@ -125,6 +126,7 @@ def measure_subject(arguments: argparse.Namespace) -> None:
                     "labels": arguments.atlas_labels,
                     "label_interpolation": arguments.label_interpolation,
                 },
+                load_regions(arguments.regions, arguments.label_table),
                 arguments.output,
                 json.loads(arguments.qc),
             )

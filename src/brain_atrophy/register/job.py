@@ -119,17 +119,22 @@ def register(arguments: argparse.Namespace) -> None:
     files["measures"].write_text(json.dumps(record, indent=2) + "\n")
 
 
-def record_fault(arguments: argparse.Namespace, err: InputError) -> None:
-    """The pair's errors table, alone in its folder (--keep-going)."""
-    files = paths.registration_files(arguments.output, arguments.subject, arguments.session)
-    files["errors"].parent.mkdir(parents=True, exist_ok=True)
+def write_fault(path, subject: str, session: str, err: InputError) -> None:
+    """A registration job's errors table at ``path``, alone in its folder (--keep-going): the
+    subject's job raises it again (measure.longitudinal.pair_result, measure.atlas.template_fit)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     row = {
-        "participant_id": paths.participant_id(arguments.subject),
-        "session_id": paths.session_id(arguments.session),
+        "participant_id": paths.participant_id(subject),
+        "session_id": paths.session_id(session),
         "file": err.source,
         "fault": err.fault,
     }
-    write_rows(files["errors"], list(row), [row])
+    write_rows(path, list(row), [row])
+
+
+def record_fault(arguments: argparse.Namespace, err: InputError) -> None:
+    files = paths.registration_files(arguments.output, arguments.subject, arguments.session)
+    write_fault(files["errors"], arguments.subject, arguments.session, err)
 
 
 def run(arguments: argparse.Namespace) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from .. import paths
 from ..errors import InputError
 from ..scripting import keep_going, run_logged
-from ..tables import write_rows
+from .job import write_fault
 
 RULE = "register_template"
 
@@ -81,16 +81,8 @@ def register(arguments: argparse.Namespace) -> None:
 
 
 def record_fault(arguments: argparse.Namespace, err: InputError) -> None:
-    """The job's errors table, alone in its folder (--keep-going)."""
     files = paths.atlas_registration_files(arguments.output, arguments.subject, arguments.session)
-    files["errors"].parent.mkdir(parents=True, exist_ok=True)
-    row = {
-        "participant_id": paths.participant_id(arguments.subject),
-        "session_id": paths.session_id(arguments.session),
-        "file": err.source,
-        "fault": err.fault,
-    }
-    write_rows(files["errors"], list(row), [row])
+    write_fault(files["errors"], arguments.subject, arguments.session, err)
 
 
 def run(arguments: argparse.Namespace) -> None:

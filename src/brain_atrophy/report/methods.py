@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import platform
 from importlib import metadata
+from pathlib import Path
 
 import pandas as pd
 
@@ -88,6 +89,26 @@ def _jacobian_text(description: dict) -> str:
     )
 
 
+def _atlas_text(description: dict) -> str:
+    """Where the baseline labels came from under atlas_registration; empty otherwise."""
+    atlas = description.get("atlas_registration")
+    if not atlas:
+        return ""
+    how = {
+        "genericLabel": "per-label interpolation (the label with the largest interpolated indicator)",
+        "nearestNeighbor": "nearest-neighbour interpolation",
+    }[atlas.get("label_interpolation", "genericLabel")]
+    metric = {"mattes": "mutual information", "CC": "local cross-correlation"}[atlas.get("metric", "mattes")]
+    return (
+        "No segmentation was used: each subject's baseline regions came from an atlas "
+        f"({Path(atlas['labels']).name}) on a template T1w ({Path(atlas['template']).name}), which was "
+        "smoothed to the subject image's resolution and registered to the baseline T1w, affine then ANTs "
+        f"SyN ({metric}, SyN iterations {atlas.get('iterations')}), the metric restricted to the template's "
+        f"brain mask and a margin; the atlas labels followed the same maps by {how}. Each fit was checked "
+        "by the correlation of the baseline and the registered template inside the brain. "
+    )
+
+
 def methods_text(description: dict, rates: pd.DataFrame, regions: dict, software: dict) -> str:
     counts = rates.drop_duplicates("group").set_index("group")
     first_region = rates.dropna(subset=["n_subjects"])["region"].iloc[0]
@@ -141,6 +162,7 @@ def methods_text(description: dict, rates: pd.DataFrame, regions: dict, software
         f"NumPy {software['numpy']}, SciPy {software['scipy']}, pandas {software['pandas']}, "
         f"statsmodels {software['statsmodels']}{ants}) from {source_text} of {cohort}. "
         f"{volume_text}. "
+        f"{_atlas_text(description)}"
         f"{_jacobian_text(description)}"
         f"Regions: {region_text}. "
         f"{window_text}"
