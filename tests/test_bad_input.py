@@ -302,6 +302,14 @@ def test_unknown_reference_group(cohort, tmp_path):
         ({"regions": "nosuch"}, "nosuch"),
         ({"change_measure": "jacobian", "tissue_maps": {"GM": "*GM*"}}, "use one or the other"),
         ({"change_measure": "tbm"}, "change_measure"),
+        (
+            {"change_measure": "labels", "atlas_registration": {"template": "t.nii", "labels": "l.nii"}},
+            "change_measure must be jacobian",
+        ),
+        (
+            {"atlas_registration": {"template": "/nonexistent/t.nii.gz", "labels": "/nonexistent/l.nii.gz"}},
+            "atlas_registration': template '/nonexistent/t.nii.gz' not found",
+        ),
     ],
 )
 def test_invalid_config_is_refused_before_running(cohort, tmp_path, config, fault):

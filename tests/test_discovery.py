@@ -139,3 +139,23 @@ def test_discover_follows_the_config(tmp_path):
     assert discover({**base, "segmentation_pattern": pattern}).subjects == ["02"]
     maps = discover({**base, "tissue_maps": {"GM": "*_label-GM_probseg.nii.gz"}, "use_t1w": True})
     assert list(maps.label_images["01"]["1"]) == ["GM"] and "01" in maps.t1w_images
+
+
+def test_discover_with_atlas_registration_finds_the_raw_t1w_only(tmp_path):
+    """A T1w-only study: every session's raw T1w, no label image (the baseline's come from the
+    atlas), even where a segmentation dataset lies beside it."""
+    touch(tmp_path, "bids/sub-01/ses-w0/anat/sub-01_ses-w0_T1w.nii.gz")
+    touch(tmp_path, "bids/sub-01/ses-w48/anat/sub-01_ses-w48_T1w.nii.gz")
+    touch(tmp_path, "bids/sub-02/ses-w0/anat/sub-02_ses-w0_T1w.nii.gz")
+    touch(tmp_path, "seg/sub-01/ses-w0/anat/sub-01_ses-w0_dseg.nii.gz")
+    config = {
+        "bids_dir": str(tmp_path / "bids"),
+        "segmentation_dir": str(tmp_path / "seg"),
+        "t1w_filters": {},
+        "change_measure": "jacobian",
+        "atlas_registration": {"template": "t.nii.gz", "labels": "l.nii.gz"},
+    }
+    found = discover(config)
+    assert found.label_images == {}
+    assert sorted(found.t1w_images) == ["01", "02"]
+    assert sorted(found.t1w_images["01"]) == ["w0", "w48"]
