@@ -67,7 +67,11 @@ VOLUME_COLUMNS = {
 REGISTRATION_COLUMNS = {
     "participant_id": {"Description": "Subject identifier (sub-<label>)."},
     "session_id": {"Description": "The follow-up session (ses-<label>) registered to the baseline."},
-    "baseline_session_id": {"Description": "The subject's baseline session (ses-<label>): its first."},
+    "baseline_session_id": {
+        "Description": "The subject's baseline session (ses-<label>): its first. 'template' on the row "
+        "of the template's registration to the baseline (atlas_registration), whose similarity is that "
+        "of the baseline and the registered template, and whose Jacobian measures are n/a."
+    },
     "similarity": {
         "Description": "Pearson correlation of the baseline T1w and the warped follow-up T1w inside the "
         "brain (1: identical; low values mean poor alignment).",
