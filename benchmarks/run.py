@@ -16,6 +16,7 @@ for script, *arguments in (
     ("scheduler.py",),
     ("throughput.py", "--large"),
     ("registration.py", "--voxel-mm", "1", "--zero", "2", "--planted", "2"),
+    ("atlas_registration.py", "--voxel-mm", "1", "--subjects", "3"),
 ):
     print(f"\n=== {script} {' '.join(arguments)} ===", flush=True)
     subprocess.run([sys.executable, str(HERE / script), *arguments], cwd=HERE, check=True)

@@ -16,4 +16,4 @@ fi
 # Two workers, one test file each at a time: most tests wait on a Snakemake, R or ANTs
 # subprocess, and a file's module fixtures (a whole pipeline run) are built once. Files go out
 # in collection order, the slowest first (tests/conftest.py), not by their number of tests.
-python3 -m pytest -ra -n "${PYTEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"
+python3 -m pytest -ra --durations=25 -n "${PYTEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"
