@@ -4,7 +4,7 @@ its atlas carried over, change by Jacobian integration, at 3 mm.
 
 The truth is the planted deformation's (truth/volumes.tsv: the Jacobian of the applied map
 integrated over each region), never the pipeline's. One run is shared: one subject's last
-session is held back, then added, so the same run shows what adding a session reruns."""
+session is held back, then added, and dry runs show what that and a new atlas would rerun."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from brain_atrophy.tables import read_frame
 from brain_atrophy_demo import atlas as default_atlas
 from brain_atrophy_demo.deform import build_study
 
-GROUPS = {"HC": 4, "MS": 4}
+GROUPS = {"HC": 3, "MS": 3}
 WEEKS = (0, 48, 96)
 HELD_BACK = ("MS01", "w96")
 pytestmark = pytest.mark.slow
@@ -48,26 +48,26 @@ def atlas_config(study, out, atlas: dict, **extra) -> list[str]:
 
 @pytest.fixture(scope="module")
 def atlas_run(tmp_path_factory):
-    """The cohort run without one follow-up, then with it; then a dry run with a new atlas."""
+    """The cohort run without one follow-up; dry runs with it, and with a new atlas."""
     study = tmp_path_factory.mktemp("atlas-study")
     build_study(study, REPO / ".cache", GROUPS, WEEKS, voxel_mm=3.0, seed=23)
     truth_labels = study / "truth-labels"  # the generator's labels: truth only, never an input
     shutil.move(study / "derivatives", truth_labels)
-    atlas = default_atlas.install(study / "atlas", REPO / ".cache")
+    atlas = default_atlas.install(REPO / ".cache" / "atlas", REPO / ".cache")
     held_folder = paths.session_dir(study / "bids", *HELD_BACK)
     shutil.move(held_folder, study / "held")
     out = study / "out"
     config = atlas_config(study, out, atlas)
     first = counts_of(*config, cwd=study)
-    fits = {p: p.stat().st_mtime_ns for p in (out / paths.ATLAS).rglob("*_xfm.nii.gz")}
     shutil.move(study / "held", held_folder)
-    second = counts_of(*config, cwd=study)
+    second = counts_of(*config, "--dry-run", cwd=study)
+    shutil.move(held_folder, study / "held")
     # a new atlas: the same labels under another name (a new file, as a user's would be)
-    relabelled = study / "atlas" / "relabelled_dseg.nii.gz"
+    relabelled = study / "relabelled_dseg.nii.gz"
     shutil.copyfile(atlas["labels"], relabelled)
     new_atlas = counts_of(*atlas_config(study, out, {**atlas, "labels": relabelled}), "--dry-run", cwd=study)
     return {"study": study, "out": out, "truth_labels": truth_labels, "first": first, "second": second,
-            "new_atlas": new_atlas, "fits": fits}  # fmt: skip
+            "new_atlas": new_atlas}  # fmt: skip
 
 
 def test_each_subject_is_registered_to_the_template_once(atlas_run):
@@ -80,8 +80,6 @@ def test_adding_a_follow_up_does_not_redo_the_template_registration(atlas_run):
     second = atlas_run["second"]
     assert "register_template" not in second
     assert second["register_session"] == 1 and second["subject_volumes"] == 1
-    for path, mtime in atlas_run["fits"].items():
-        assert path.stat().st_mtime_ns == mtime, f"{path} was registered again"
 
 
 def test_a_new_atlas_recarries_labels_without_registering(atlas_run):

@@ -17,6 +17,7 @@ its brain mask instead (docs/atlas.md).
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -48,25 +49,30 @@ def resample_template(template: nib.Nifti1Image, grid: nib.Nifti1Image, fwhm_mm:
 
 
 def install(out_dir, cache_dir=".cache") -> dict:
-    """Write the template, its brain mask and the atlas into ``out_dir``; returns their paths."""
+    """Write the template, its brain mask and the atlas into ``out_dir`` (once: files already
+    there are kept); returns their paths. Each file is written beside and renamed, so that
+    concurrent installs never read a partial one."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    written = {"template": out / TEMPLATE, "brain_mask": out / BRAIN_MASK, "labels": out / LABELS}
+    if all(path.is_file() for path in written.values()):
+        return written
     template = nib.load(fetch_member(cache_dir, TEMPLATE_MEMBER, TEMPLATE_SHA256))
     atlas = nib.load(fetch_member(cache_dir, ATLAS_MEMBER, ATLAS_SHA256))
     values, brain = resample_template(template, atlas)
     labels = np.asarray(atlas.dataobj).astype(np.int16)
     brain |= labels > 0  # a few per cent of the atlas's edge lie just outside the template's brain
-    written = {"template": out / TEMPLATE, "brain_mask": out / BRAIN_MASK, "labels": out / LABELS}
-    for key, data in (
-        ("template", (values * SCALE).astype(np.float32)),
-        ("brain_mask", brain.astype(np.uint8)),
-    ):
+    arrays = {
+        "template": (values * SCALE).astype(np.float32),
+        "brain_mask": brain.astype(np.uint8),
+        "labels": labels,
+    }
+    for key, data in arrays.items():
         image = nib.Nifti1Image(data, atlas.affine)
         image.header.set_xyzt_units("mm")
-        nib.save(image, written[key])
-    image = nib.Nifti1Image(labels, atlas.affine)
-    image.header.set_xyzt_units("mm")
-    nib.save(image, written["labels"])
+        partial = written[key].with_name(f".{os.getpid()}.{written[key].name}")
+        nib.save(image, partial)
+        os.replace(partial, written[key])
     return written
 
 
