@@ -12,7 +12,7 @@ from pathlib import Path
 from .. import paths
 from ..errors import InputError
 from ..register import quality
-from ..tables import read_table
+from ..register.job import raise_recorded_fault
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +25,7 @@ def template_fit(folder, subject: str, session: str) -> tuple[dict, dict]:
     """The template job's QC record and files; a subject left out under --keep-going raises its
     recorded fault."""
     files = paths.atlas_registration_files(folder, subject, session)
-    if files["errors"].is_file():
-        row = read_table(files["errors"]).rows[0]
-        raise InputError(row["file"], row["fault"])
+    raise_recorded_fault(files["errors"])
     return json.loads(files["measures"].read_text()), files
 
 

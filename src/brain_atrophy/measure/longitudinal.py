@@ -20,7 +20,8 @@ from .. import paths
 from ..errors import InputError
 from ..inputs.regions import load_regions
 from ..register import quality
-from ..tables import read_table, write_rows
+from ..register.job import raise_recorded_fault
+from ..tables import write_rows
 from .images import read_image
 from .jacobian import followup_rows, integrate, region_masks
 from .mosaic import draw_mosaic, session_row
@@ -66,9 +67,7 @@ def pair_result(folder, subject: str, session: str) -> tuple[dict, Path]:
     """A registration job's QC record and its Jacobian map; a pair left out under --keep-going
     raises its recorded fault."""
     files = paths.registration_files(folder, subject, session)
-    if files["errors"].is_file():
-        row = read_table(files["errors"]).rows[0]
-        raise InputError(row["file"], row["fault"])
+    raise_recorded_fault(files["errors"])
     return json.loads(files["measures"].read_text()), files
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from .. import paths
 from ..errors import InputError
 from ..scripting import keep_going, run_logged
-from ..tables import write_rows
+from ..tables import read_table, write_rows
 
 RULE = "register_session"
 
@@ -39,9 +39,13 @@ def parse_arguments(argv=None) -> argparse.Namespace:
         ("--output", "the pair's output folder"),
     ]:
         parser.add_argument(name, required=True, help=text)
-    parser.add_argument(
-        "--settings", default="{}", help="registration settings (JSON; config 'registration')"
-    )
+    add_job_options(parser, "registration settings (JSON; config 'registration')")
+    return parser.parse_args(argv)
+
+
+def add_job_options(parser: argparse.ArgumentParser, settings_help: str) -> None:
+    """The options every registration job shares: its settings, threads and log."""
+    parser.add_argument("--settings", default="{}", help=settings_help)
     parser.add_argument(
         "--threads",
         type=int,
@@ -49,7 +53,6 @@ def parse_arguments(argv=None) -> argparse.Namespace:
         help="default: OMP_NUM_THREADS, which Snakemake sets to the rule's threads",
     )
     parser.add_argument("--log", help="the job's log file (default: stderr)")
-    return parser.parse_args(argv)
 
 
 def baseline_labels(labels_path, t1w_path) -> np.ndarray:
@@ -117,6 +120,13 @@ def register(arguments: argparse.Namespace) -> None:
         **measures,
     }
     files["measures"].write_text(json.dumps(record, indent=2) + "\n")
+
+
+def raise_recorded_fault(path) -> None:
+    """Raise again the fault a registration job recorded at ``path`` (--keep-going), if any."""
+    if Path(path).is_file():
+        row = read_table(path).rows[0]
+        raise InputError(row["file"], row["fault"])
 
 
 def write_fault(path, subject: str, session: str, err: InputError) -> None:

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from .. import paths
 from ..errors import InputError
 from ..scripting import keep_going, run_logged
-from .job import write_fault
+from .job import add_job_options, write_fault
 
 RULE = "register_template"
 
@@ -39,14 +38,7 @@ def parse_arguments(argv=None) -> argparse.Namespace:
     ]:
         parser.add_argument(name, required=True, help=text)
     parser.add_argument("--brain-mask", help="the template's brain mask (default: its nonzero voxels)")
-    parser.add_argument("--settings", default="{}", help="config 'atlas_registration' settings (JSON)")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=int(os.environ.get("OMP_NUM_THREADS", "1")),
-        help="default: OMP_NUM_THREADS, which Snakemake sets to the rule's threads",
-    )
-    parser.add_argument("--log", help="the job's log file (default: stderr)")
+    add_job_options(parser, "config 'atlas_registration' settings (JSON)")
     return parser.parse_args(argv)
 
 
