@@ -109,3 +109,23 @@ def test_the_rules_command_runs_the_workflows_own_package(tiny_cohort, tmp_path)
     subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env, check=True, cwd=tmp_path)
     volumes = read_frame(out / f"sub-{subject}" / "anat" / f"sub-{subject}_volumes.tsv")
     assert len(volumes) > 0 and (volumes["volume_mm3"] > 0).any()
+
+
+def test_the_measuring_package_imports_no_pandas_and_no_statsmodels():
+    """measure/ (the per-subject hot path) stays on numpy and nibabel: every module of it,
+    imported in a fresh interpreter, pulls in neither of the group step's libraries."""
+    import pkgutil
+    import subprocess
+    import sys
+
+    import brain_atrophy.measure as measure
+
+    modules = [f"brain_atrophy.measure.{m.name}" for m in pkgutil.iter_modules(measure.__path__)]
+    assert "brain_atrophy.measure.job" in modules and "brain_atrophy.measure.atlas" in modules
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "print(sorted(m for m in ('pandas', 'statsmodels') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", result.stdout
