@@ -48,7 +48,7 @@ class TemplateFit(NamedTuple):
     measures: dict
 
 
-def template_brain_mask(template, mask_path):
+def template_brain_mask(template, mask_path, template_path):
     """The template's brain: its mask image (on the template's grid, or carried by the
     affines), else the template's nonzero voxels (a brain-extracted template)."""
     ants = _ants()
@@ -59,7 +59,7 @@ def template_brain_mask(template, mask_path):
         mask = ants.resample_image_to_target(mask, template, interp_type="nearestNeighbor")
         mask = template.new_image_like((mask.numpy() > 0).astype("float32"))
     if not mask.numpy().any():
-        raise InputError(mask_path or "template", "the template's brain mask is empty on the template's grid")
+        raise InputError(mask_path or template_path, "the template's brain mask is empty on its grid")
     return mask
 
 
@@ -85,7 +85,7 @@ def fit_template(
     started = time.perf_counter()
     subject = read_t1w(subject_t1w)
     template = read_t1w(template_path, "template")
-    mask = template_brain_mask(template, mask_path)
+    mask = template_brain_mask(template, mask_path, template_path)
     metric_mask = ants.threshold_image(
         ants.iMath(mask, "MD", max(1, round(settings["mask_dilation_mm"] / min(template.spacing)))), 0.5, 2
     )
