@@ -10,6 +10,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from brain_atrophy.inputs.regions import load_regions
 from brain_atrophy.tables import read_frame
@@ -285,3 +286,38 @@ def test_the_study_has_its_files_and_consistent_truth(tmp_path, capsys):
     assert planted == {(g, r): v for g, rs in deform.DEFAULT_RATES.items() for r, v in rs.items()}
     readme = (truth_dir / "README.md").read_text()
     assert all(name in readme for name in ("volumes.tsv", "rates.tsv", "det(grad phi)"))
+
+
+def test_head_images_show_a_skull_and_scalp_around_the_same_brain(tmp_path):
+    """--head: the brain's signal is the template's as before; around it the images now show the
+    pydeface head's skull and scalp (bright) and its neck below, where brain-only images show air."""
+    shown = {}
+    for head in (False, True):
+        out = tmp_path / f"head-{head}"
+        deform.build_study(out, CACHE, {"HC": 1}, (0,), voxel_mm=3.0, seed=4, head=head)
+        t1w = nib.load(out / "bids" / "sub-HC01" / "ses-w0" / "anat" / "sub-HC01_ses-w0_T1w.nii.gz")
+        labels = np.asarray(
+            nib.load(
+                out
+                / "derivatives"
+                / "segmentation"
+                / "sub-HC01"
+                / "ses-w0"
+                / "anat"
+                / "sub-HC01_ses-w0_dseg.nii.gz"
+            ).dataobj
+        )
+        t1 = np.asarray(t1w.dataobj, float)
+        distance = ndimage.distance_transform_edt(labels == 0) * 3.0  # mm outside the brain's labels
+        shown[head] = {
+            "white_matter": np.median(t1[np.isin(labels, (2, 41))]),
+            "shell": np.percentile(t1[(distance > 6) & (distance < 18)], 90),
+            "volume_ml": t1.size * 27 / 1000,
+            "brain_ml": (labels > 0).sum() * 27 / 1000,
+        }
+    brain, head = shown[False], shown[True]
+    assert head["white_matter"] == pytest.approx(brain["white_matter"], rel=0.05)
+    assert brain["shell"] < 0.15 * brain["white_matter"]  # noise: nothing there
+    assert head["shell"] > 0.6 * head["white_matter"]  # the skull's marrow and the scalp
+    assert head["volume_ml"] > 1.5 * brain["volume_ml"]  # the field of view holds the head
+    assert head["brain_ml"] == pytest.approx(brain["brain_ml"], rel=0.02)  # the same anatomy

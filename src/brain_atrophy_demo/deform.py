@@ -36,7 +36,11 @@ from brain_atrophy import paths
 from brain_atrophy.inputs.regions import load_regions
 from brain_atrophy.tables import write_rows
 
+from .atlas import BRAIN_MASK
+from .atlas import SCALE as ATLAS_SCALE
+from .atlas import install as install_atlas
 from .demo import ATLAS_MEMBER, ATLAS_SHA256, ATLAS_WHEEL, TEMPLATE_MEMBER, TEMPLATE_SHA256, fetch_member
+from .head import HEAD_WHEEL
 
 REGION_TABLE = Path(__file__).resolve().parents[2] / "config" / "regions" / "freesurfer.tsv"
 DEFAULT_GROUPS = {"HC": 6, "MS": 6}
@@ -169,11 +173,15 @@ class Source(NamedTuple):
     atlas_affine: np.ndarray
     regions: dict  # region → labels (config/regions/freesurfer.tsv)
     centre: np.ndarray  # centroid of the atlas's labelled voxels, mm
-    head_box: tuple  # (low, high) mm corners of the template's brain and the atlas's labels
+    brain_box: tuple  # (low, high) mm corners of the template's brain and the atlas's labels
+    head: str | None = None  # the default head template (brain_atrophy_demo.atlas), or None
+    head_box: tuple | None = None  # (low, high) mm corners of what the images show
 
 
-def load_source(cache_dir) -> Source:
-    """The template and atlas (fetched from PyPI into ``cache_dir`` once, as demo.py does)."""
+def load_source(cache_dir, head: bool = False) -> Source:
+    """The template and atlas (fetched from PyPI into ``cache_dir`` once, as demo.py does); with
+    ``head``, the default head template too (installed into ``cache_dir``/atlas once), whose
+    skull, scalp and neck the images then show around the brain."""
     template_path = fetch_member(cache_dir, TEMPLATE_MEMBER, TEMPLATE_SHA256)
     atlas_image = nib.load(fetch_member(cache_dir, ATLAS_MEMBER, ATLAS_SHA256))
     atlas = np.asarray(atlas_image.dataobj).astype(np.uint8)
@@ -181,6 +189,10 @@ def load_source(cache_dir) -> Source:
     _, _, template_box = _template_crop(str(template_path))
     low = np.minimum(labelled.min(axis=0), template_box[0])
     high = np.maximum(labelled.max(axis=0), template_box[1])
+    head_path, head_box = None, (low, high)
+    if head:
+        head_path = str(install_atlas(Path(cache_dir) / "atlas", cache_dir)["template"])
+        _, _, head_box = _head_outside(head_path)
     return Source(
         str(template_path),
         atlas,
@@ -188,7 +200,31 @@ def load_source(cache_dir) -> Source:
         load_regions(REGION_TABLE),
         labelled.mean(axis=0),
         (low, high),
+        head_path,
+        head_box,
     )
+
+
+@lru_cache(maxsize=1)
+def _head_outside(path: str):
+    """The head template outside its brain mask (0 to 1; the brain comes from the 0.5 mm template),
+    its affine, and the head's (low, high) mm corners."""
+    image = nib.load(path)
+    mask = np.asarray(nib.load(Path(path).with_name(BRAIN_MASK)).dataobj) > 0
+    data = np.where(mask, 0, image.get_fdata(dtype=np.float32) / ATLAS_SCALE).astype(np.float32)
+    shown = np.argwhere(data > 0.02 * data.max()).astype(float)
+    corners = apply_affine(image.affine, np.array([shown.min(axis=0), shown.max(axis=0)]))
+    return data, image.affine, (np.minimum(*corners), np.maximum(*corners))
+
+
+@lru_cache(maxsize=2)
+def blurred_head(path: str, voxel_mm: float):
+    """The head outside the brain as a ``voxel_mm`` scanner sees it (Gaussian PSF of FWHM
+    sqrt(voxel_mm² − 1 mm²): the 1 mm head is already that sharp); (values, affine)."""
+    data, affine, _ = _head_outside(path)
+    zoom = float(np.linalg.norm(affine[:3, 0]))
+    sigma = math.sqrt(max(voxel_mm**2 - zoom**2, 0.0)) / FWHM_PER_SIGMA / zoom
+    return (ndimage.gaussian_filter(data, sigma, mode="constant") if sigma > 0 else data), affine
 
 
 @lru_cache(maxsize=1)
@@ -254,17 +290,21 @@ class Anatomy(NamedTuple):
 
     labels: np.ndarray  # uint8
     affine: np.ndarray  # anatomy voxel → anatomy mm
-    head_box: tuple  # (low, high) mm corners of the head in anatomy space
+    head_box: tuple  # (low, high) mm corners of what the images show, in anatomy space
+
+
+def subject_box(subject: SubjectMap, box) -> tuple:
+    """A template box's (low, high) corners in the subject's anatomy space (grown by the warp's
+    bound: the warp moves points by at most WARP_MM, and the inverse a little more, hence +1)."""
+    corners = np.array(np.meshgrid(*zip(*box, strict=True), indexing="ij")).reshape(3, -1).T
+    moved = apply_affine(np.linalg.inv(subject.affine), corners)
+    return moved.min(axis=0) - WARP_MM - 1, moved.max(axis=0) + WARP_MM + 1
 
 
 def subject_anatomy(source: Source, subject: SubjectMap) -> Anatomy:
     """The atlas pulled through the subject's map by nearest neighbour, on a grid covering it with
     room for every contraction's support."""
-    inverse = np.linalg.inv(subject.affine)
-    corners = np.array(np.meshgrid(*zip(*source.head_box, strict=True), indexing="ij")).reshape(3, -1).T
-    # the warp moves points by at most WARP_MM (a bound, not the inverse's exact size, hence the +1)
-    head = apply_affine(inverse, corners)
-    head_box = (head.min(axis=0) - WARP_MM - 1, head.max(axis=0) + WARP_MM + 1)
+    head_box = subject_box(subject, source.brain_box)
     margin = 6 * SIGMA_MM + 4 * ANATOMY_MM
     low = np.floor(head_box[0] - margin)
     shape = tuple(int(n) for n in np.ceil((head_box[1] + margin - low) / ANATOMY_MM) + 1)
@@ -281,7 +321,7 @@ def subject_anatomy(source: Source, subject: SubjectMap) -> Anatomy:
         points = to_template(subject, grid_points(inner_affine, inner, start, stop))
         values = sample(source.atlas, source.atlas_affine, points, order=0)
         view[..., start:stop] = values.reshape(inner[0], inner[1], stop - start)
-    return Anatomy(labels, affine, head_box)
+    return Anatomy(labels, affine, subject_box(subject, source.head_box))
 
 
 # ---------------------------------------------------------------- planted change
@@ -584,6 +624,9 @@ def scan(
         points = to_template(subject, points)
         size = (shape[0], shape[1], stop - start)
         signal[..., start:stop] = sample(template, template_affine, points, order=1).reshape(size)
+        if source.head:
+            head, head_affine = blurred_head(source.head, float(voxel_mm))
+            signal[..., start:stop] += sample(head, head_affine, points, order=1).reshape(size)
         labels[..., start:stop] = sample(source.atlas, source.atlas_affine, points, order=0).reshape(size)
         log_bias[..., start:stop] = evaluate_modes(bias_modes, scanner).reshape(size)  # the coil's, fixed
     # bias: smooth, multiplicative, peaking at ±10-15 % over the field of view
@@ -681,7 +724,7 @@ nothing here is read by the pipeline.
 
 Each subject is the brain-extracted 0.5 mm T1 template and the IBSR label atlas (FreeSurfer
 codes) of the `{wheel}` wheel on PyPI, pulled through the subject's own random affine and smooth
-warp; the images therefore show the brain only. Each follow-up is the subject's anatomy deformed
+warp; {shown}. Each follow-up is the subject's anatomy deformed
 by a known smooth map phi that contracts the planted regions about their centroids (and
 stretches a shell of a few mm around them to make room). Every session, baseline included, is
 resampled once from the template with its own head position, bias field (up to ±10-15 %) and
@@ -725,6 +768,7 @@ def build_study(
     rates: dict | None = None,
     followup_labels: bool = False,
     seed: int = 0,
+    head: bool = False,
 ) -> dict:
     """Write a BIDS study under ``out_dir``: bids/ (T1w per session), derivatives/segmentation/
     (baseline labels; with ``followup_labels`` each follow-up's too, with segmentation noise) and
@@ -732,7 +776,8 @@ def build_study(
 
     ``groups``: name → subjects (default HC=6, MS=6); ``weeks``: scheduled visits, the first the
     baseline; ``rates``: group → region → planted %/yr (default DEFAULT_RATES, which knows HC and
-    MS). Returns a summary (subjects, sessions, seconds, largest inversion residual)."""
+    MS); ``head``: images of a head (brain_atrophy_demo.head) instead of a brain alone. Returns a
+    summary (subjects, sessions, seconds, largest inversion residual)."""
     started = time.perf_counter()
     groups = groups or DEFAULT_GROUPS
     rates = rates or DEFAULT_RATES
@@ -740,7 +785,7 @@ def build_study(
     if unknown:
         raise ValueError(f"no planted rates for group(s) {unknown}: pass rates={{group: {{region: %/yr}}}}")
     weeks = tuple(sorted(weeks))
-    source = load_source(cache_dir)
+    source = load_source(cache_dir, head)
     out = Path(out_dir)
     bids_dir, seg_dir, truth_dir = out / "bids", out / "derivatives" / "segmentation", out / "truth"
     seeds = iter(np.random.SeedSequence(seed).spawn(sum(groups.values())))
@@ -833,6 +878,12 @@ def build_study(
             voxel_mm=voxel_mm,
             rate_sd=RATE_SD,
             labels=labels_note,
+            shown=(
+                f"outside the brain the images show the skull, scalp and neck of the mean head of the "
+                f"`{HEAD_WHEEL}` wheel (brain_atrophy_demo/head.py), carried along by the same maps"
+                if head
+                else "the images therefore show the brain only"
+            ),
         )
     )
     return {
@@ -891,6 +942,7 @@ def main(argv=None) -> None:
     parser.add_argument("--weeks", default=",".join(map(str, DEFAULT_WEEKS)), help="e.g. 0,48,96")
     parser.add_argument("--followup-labels", action="store_true", help="labels for every session")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--head", action="store_true", help="images of a head, not a brain alone")
     parser.add_argument("--cache", default=".cache", help="where the wheel's files are kept")
     args = parser.parse_args(argv)
     summary = build_study(
@@ -901,6 +953,7 @@ def main(argv=None) -> None:
         args.voxel_mm,
         followup_labels=args.followup_labels,
         seed=args.seed,
+        head=args.head,
     )
     print(
         f"deformation study: {summary['subjects']} subjects, {summary['sessions']} sessions in "

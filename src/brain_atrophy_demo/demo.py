@@ -92,9 +92,10 @@ def fetch_atlas(cache_dir) -> Path:
     return fetch_member(cache_dir, ATLAS_MEMBER, ATLAS_SHA256)
 
 
-def fetch_member(cache_dir, member: str, sha256: str) -> Path:
-    """The wheel's file ``member`` (content ``sha256``), extracted into ``cache_dir`` under its
-    base name (once); a download also extracts the other WHEEL_MEMBERS not yet cached."""
+def fetch_member(cache_dir, member: str, sha256: str, wheel: str = ATLAS_WHEEL) -> Path:
+    """The file ``member`` (content ``sha256``) of the PyPI ``wheel``, extracted into ``cache_dir``
+    under its base name (once); a download of ATLAS_WHEEL also extracts the other WHEEL_MEMBERS
+    not yet cached."""
     cache_dir = Path(cache_dir)
     target = cache_dir / Path(member).name
     if target.is_file() and _sha256(target) == sha256:
@@ -102,12 +103,12 @@ def fetch_member(cache_dir, member: str, sha256: str) -> Path:
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", ATLAS_WHEEL, "-d", tmp],
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", wheel, "-d", tmp],
             check=True,
         )
-        wheel = next(Path(tmp).glob("deepmriprep-*.whl"))
-        with zipfile.ZipFile(wheel) as archive:
-            for name, digest in {**WHEEL_MEMBERS, member: sha256}.items():
+        members = {**WHEEL_MEMBERS, member: sha256} if wheel == ATLAS_WHEEL else {member: sha256}
+        with zipfile.ZipFile(next(Path(tmp).glob("*.whl"))) as archive:
+            for name, digest in members.items():
                 path = cache_dir / Path(name).name
                 if name == member or not (path.is_file() and _sha256(path) == digest):
                     # written beside and renamed: a concurrent reader sees the old file or the new

@@ -5,7 +5,8 @@ carried over (atlas_registration: for studies with T1w images only).
    sqrt(subject voxel² − template voxel²)), so that both show the brain's edges equally sharp.
 2. Affine (mutual information), then SyN (symmetric, diffeomorphic; mutual information), the
    metric restricted to the template's brain mask and a margin: a raw head's skull, scalp and
-   neck have no counterpart in a brain template and move with positioning, not anatomy.
+   neck move with positioning, not anatomy, and a brain template has none. SyN runs on the
+   subject's image cropped to where that region lands after the affine step.
 3. The atlas labels follow the same maps onto the subject's grid, by per-label interpolation
    (ANTs' genericLabel: each label's indicator interpolated, the largest wins) or nearest
    neighbour.
@@ -101,8 +102,18 @@ def fit_template(
             outprefix=prefix,
         )
         affine_seconds = time.perf_counter() - started
+        # SyN on the part of the subject's image the metric's region reaches (and 2 voxels): a
+        # raw head's neck and face would double the grid it updates at every iteration
+        reached = ants.apply_transforms(
+            subject, metric_mask, affine["fwdtransforms"], interpolator="nearestNeighbor"
+        )
+        if not reached.numpy().any():
+            raise InputError(
+                subject_t1w, f"the template {template_path} does not overlap this T1w after registration"
+            )
+        fixed = ants.crop_image(subject, ants.iMath(reached, "MD", 2))
         syn = ants.registration(
-            subject,
+            fixed,
             moving,
             "SyNOnly",
             initial_transform=affine["fwdtransforms"][0],
@@ -123,8 +134,11 @@ def fit_template(
         raise InputError(
             subject_t1w, f"the template {template_path} does not overlap this T1w after registration"
         )
+    brain_on_fixed = (
+        ants.apply_transforms(fixed, mask, transforms, interpolator="nearestNeighbor").numpy() > 0
+    )
     measures = {
-        "similarity": quality.similarity(subject.numpy(), warped, brain),
+        "similarity": quality.similarity(fixed.numpy(), warped, brain_on_fixed),
         "affine_seconds": round(affine_seconds, 2),
         "seconds": round(time.perf_counter() - started, 2),
         "threads": threads,
