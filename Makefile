@@ -21,11 +21,11 @@ demo-jacobian: setup  ## Jacobian integration on 8 deformed-T1w subjects (3 mm);
 	@test -f demo-jacobian/bids/participants.tsv || $(PYTHON) -m brain_atrophy_demo.deform demo-jacobian --voxel-mm 3 --groups HC=4,MS=4 --followup-labels
 	snakemake --cores $(CORES) --configfile config/demo-jacobian.yaml
 
-atlas: setup  ## the default template, brain mask and IBSR atlas (from the deepmriprep wheel on PyPI) in resources/atlas/
-	@test -f resources/atlas/tpl-deepmriprep_res-1_atlas-IBSR_dseg.nii.gz || $(PYTHON) -m brain_atrophy_demo.atlas resources/atlas
+atlas: setup  ## the default head template, brain mask and IBSR atlas (deepmriprep and pydeface wheels on PyPI) in resources/atlas/
+	$(PYTHON) -m brain_atrophy_demo.atlas resources/atlas
 
-demo-atlas: atlas  ## the demo-jacobian cohort from its T1w images alone (atlas_registration); results in results/demo-atlas/
-	@test -f demo-jacobian/bids/participants.tsv || $(PYTHON) -m brain_atrophy_demo.deform demo-jacobian --voxel-mm 3 --groups HC=4,MS=4 --followup-labels
+demo-atlas: atlas  ## 8 subjects' raw head T1w images alone (atlas_registration, 3 mm); results in results/demo-atlas/
+	@test -f demo-atlas/bids/participants.tsv || $(PYTHON) -m brain_atrophy_demo.deform demo-atlas --voxel-mm 3 --groups HC=4,MS=4 --head
 	snakemake --cores $(CORES) --configfile config/demo-atlas.yaml
 
 test: setup  ## the whole test suite (starts R/SLURM prerequisites when root on Debian)
@@ -38,4 +38,4 @@ benchmark: demo-data  ## every benchmark (~65 min on 2 cores)
 	$(PYTHON) benchmarks/run.py
 
 clean-demo:
-	rm -rf $(DEMO_DIR) results/demo demo-jacobian results/demo-jacobian results/demo-atlas
+	rm -rf $(DEMO_DIR) results/demo demo-jacobian results/demo-jacobian demo-atlas results/demo-atlas

@@ -1,5 +1,6 @@
-"""atlas_registration end to end: a planted longitudinal cohort given as T1w images only (no
-segmentation dataset), run by real Snakemake: the default template registered to each baseline,
+"""atlas_registration end to end: a planted longitudinal cohort given as raw head T1w images only
+(skull, scalp and neck; no segmentation dataset), run by real Snakemake: the default head
+template registered to each baseline,
 its atlas carried over, change by Jacobian integration, at 3 mm.
 
 The truth is the planted deformation's (truth/volumes.tsv: the Jacobian of the applied map
@@ -50,7 +51,7 @@ def atlas_config(study, out, atlas: dict, **extra) -> list[str]:
 def atlas_run(tmp_path_factory):
     """The cohort run without one follow-up; dry runs with it, and with a new atlas."""
     study = tmp_path_factory.mktemp("atlas-study")
-    build_study(study, REPO / ".cache", GROUPS, WEEKS, voxel_mm=3.0, seed=23)
+    build_study(study, REPO / ".cache", GROUPS, WEEKS, voxel_mm=3.0, seed=23, head=True)
     truth_labels = study / "truth-labels"  # the generator's labels: truth only, never an input
     shutil.move(study / "derivatives", truth_labels)
     atlas = default_atlas.install(REPO / ".cache" / "atlas", REPO / ".cache")
