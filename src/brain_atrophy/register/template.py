@@ -108,9 +108,7 @@ def fit_template(
             subject, metric_mask, affine["fwdtransforms"], interpolator="nearestNeighbor"
         )
         if not reached.numpy().any():
-            raise InputError(
-                subject_t1w, f"the template {template_path} does not overlap this T1w after registration"
-            )
+            raise _no_overlap(subject_t1w, template_path)
         fixed = ants.crop_image(subject, ants.iMath(reached, "MD", 2))
         syn = ants.registration(
             fixed,
@@ -131,9 +129,7 @@ def fit_template(
         warped = syn["warpedmovout"].numpy()
     brain = ants.apply_transforms(subject, mask, transforms, interpolator="nearestNeighbor").numpy() > 0
     if not brain.any():
-        raise InputError(
-            subject_t1w, f"the template {template_path} does not overlap this T1w after registration"
-        )
+        raise _no_overlap(subject_t1w, template_path)
     brain_on_fixed = (
         ants.apply_transforms(fixed, mask, transforms, interpolator="nearestNeighbor").numpy() > 0
     )
@@ -145,6 +141,12 @@ def fit_template(
     }
     log.info("registered %s to %s in %.1f s", template_path, subject_t1w, measures["seconds"])
     return TemplateFit(transforms, brain.astype(np.uint8), measures)
+
+
+def _no_overlap(subject_t1w, template_path) -> InputError:
+    return InputError(
+        subject_t1w, f"the template {template_path} does not overlap this T1w after registration"
+    )
 
 
 def carry_labels(
