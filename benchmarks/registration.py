@@ -12,7 +12,8 @@ issue's bars over the regions of ≥ 5 ml:
 - known change (planted 1-5 % losses): measured within 15 % of the truth in every planted region.
 
     python benchmarks/registration.py [--voxel-mm 1] [--zero 2] [--planted 2] [--iterations 40 20 10]
-        [--metric CC] [--metric-radius 2] [--bias-field-levels 4] [--snr inf] [--bias-peak 0 0] [--seed 0]
+        [--gradient-step 0.2] [--metric CC] [--metric-radius 2] [--bias-field-levels 4] [--snr inf]
+        [--bias-peak 0 0] [--seed 0]
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def main() -> None:
     parser.add_argument("--zero", type=int, default=2, help="pseudo-rescan pairs")
     parser.add_argument("--planted", type=int, default=2, help="pairs with planted losses")
     parser.add_argument("--iterations", type=int, nargs="+", default=DEFAULT_SETTINGS["iterations"])
+    parser.add_argument("--gradient-step", type=float, default=DEFAULT_SETTINGS["gradient_step"])
     parser.add_argument("--flow-sigma", type=float, default=DEFAULT_SETTINGS["flow_sigma"])
     parser.add_argument("--total-sigma", type=float, default=DEFAULT_SETTINGS["total_sigma"])
     parser.add_argument("--metric", choices=("CC", "MeanSquares"), default=DEFAULT_SETTINGS["metric"])
@@ -80,6 +82,7 @@ def main() -> None:
     settings = {
         **DEFAULT_SETTINGS,
         "iterations": arguments.iterations,
+        "gradient_step": arguments.gradient_step,
         "flow_sigma": arguments.flow_sigma,
         "total_sigma": arguments.total_sigma,
         "bias_field_levels": arguments.bias_field_levels,
