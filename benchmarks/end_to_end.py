@@ -112,7 +112,7 @@ def main() -> None:
     ours = import_cost("import brain_atrophy.measure.job")
     heavy = import_cost("import brain_atrophy.measure.subject, pandas, statsmodels.api, nilearn.image")
     print(
-        f"  a subject job's own process, interpreter + imports (numpy, isal, Pillow): {ours * 1000:.0f} ms "
+        f"  a subject job's own process, interpreter + imports (numpy, isal): {ours * 1000:.0f} ms "
         f"(bare interpreter {base * 1000:.0f} ms; with pandas, statsmodels, nilearn: {heavy * 1000:.0f} ms)"
     )
 

@@ -1,7 +1,7 @@
 """One subject's work: every session's region volumes and the subject's QC mosaic.
 
-This runs once per subject and its import cost is paid per job: on plain NIfTI only numpy,
-isal and Pillow are imported (nibabel only for MGZ, an unusual header or an atlas to resample).
+This runs once per subject and its import cost is paid per job: on plain NIfTI only numpy
+and isal are imported (nibabel only for MGZ, an unusual header or an atlas to resample).
 """
 
 from __future__ import annotations
