@@ -12,7 +12,7 @@ issue's bars over the regions of ≥ 5 ml:
 - known change (planted 1-5 % losses): measured within 15 % of the truth in every planted region.
 
     python benchmarks/registration.py [--voxel-mm 1] [--zero 2] [--planted 2] [--iterations 40 20 10]
-        [--gradient-step 0.2] [--metric CC] [--metric-radius 2] [--bias-field-levels 4] [--smoothing-mm 0]
+        [--gradient-step 0.2] [--metric CC] [--metric-radius 2] [--bias-field-levels 4]
         [--snr inf] [--bias-peak 0 0] [--seed 0]
 """
 
@@ -67,7 +67,6 @@ def main() -> None:
     parser.add_argument("--metric", choices=("CC", "MeanSquares"), default=DEFAULT_SETTINGS["metric"])
     parser.add_argument("--metric-radius", type=int, default=DEFAULT_SETTINGS["metric_radius"])
     parser.add_argument("--bias-field-levels", type=int, default=DEFAULT_SETTINGS["bias_field_levels"])
-    parser.add_argument("--smoothing-mm", type=float, default=DEFAULT_SETTINGS["smoothing_mm"])
     parser.add_argument("--snr", type=float, default=SNR, help="the pairs' white-matter SNR (inf: no noise)")
     parser.add_argument(
         "--bias-peak",
@@ -87,7 +86,6 @@ def main() -> None:
         "flow_sigma": arguments.flow_sigma,
         "total_sigma": arguments.total_sigma,
         "bias_field_levels": arguments.bias_field_levels,
-        "smoothing_mm": arguments.smoothing_mm,
         "metric": arguments.metric,
         "metric_radius": arguments.metric_radius,
     }

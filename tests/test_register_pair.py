@@ -168,24 +168,3 @@ def test_bias_field_levels_set_n4s_fitting_levels_for_both_images(tmp_path, monk
     pair.register_pair(files["baseline"], files["followup"], np.asarray(made.labels.dataobj), settings, 2)
     assert calls == [[50, 50], [50, 50]]
 
-
-def test_smoothing_is_applied_alike_to_both_halfway_images_and_only_when_asked(tmp_path, monkeypatch):
-    import ants
-
-    made = make_pair(REPO / ".cache", voxel_mm=3.0, shrink=None, seed=24)
-    files = save_pair(made, tmp_path)
-    calls = []
-    smooth = ants.smooth_image
-
-    def recording_smooth(image, sigma, **options):
-        calls.append((image.shape, sigma, options))
-        return smooth(image, sigma, **options)
-
-    monkeypatch.setattr(ants, "smooth_image", recording_smooth)
-    labels = np.asarray(made.labels.dataobj)
-    pair.register_pair(files["baseline"], files["followup"], labels, {"iterations": [5, 0, 0]}, 2)
-    assert calls == []
-    settings = {"iterations": [5, 0, 0], "smoothing_mm": 1.5}
-    pair.register_pair(files["baseline"], files["followup"], labels, settings, 2)
-    assert len(calls) == 2 and calls[0] == calls[1]
-    assert calls[0][1] == 1.5 and calls[0][2] == {"sigma_in_physical_coordinates": True}

@@ -2,7 +2,7 @@
 registered to its subject's baseline T1w.
 
     python -m brain_atrophy.register.job --subject 01 --session w48 --baseline-t1w B.nii.gz \\
-        --followup-t1w F.nii.gz --labels B_dseg.nii.gz --settings '{"iterations": [40, 20, 10]}' \\
+        --followup-t1w F.nii.gz --labels B_dseg.nii.gz --settings '{"iterations": [40, 20, 4]}' \\
         --output DIR --log LOG
 
 Writes the Jacobian determinant on the baseline T1w's grid, the follow-up warped onto it, and
