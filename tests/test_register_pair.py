@@ -167,4 +167,3 @@ def test_bias_field_levels_set_n4s_fitting_levels_for_both_images(tmp_path, monk
     settings = {"iterations": [5, 0, 0], "bias_field_levels": 2}
     pair.register_pair(files["baseline"], files["followup"], np.asarray(made.labels.dataobj), settings, 2)
     assert calls == [[50, 50], [50, 50]]
-
