@@ -5,7 +5,7 @@ pydeface wheel's mean head with skull, scalp and neck outside; a random affine a
 per subject, then its own position, noise and bias field). The truth is the generator's warped
 labels, never the method's.
 
-The bars of the issue are checked at 2 mm on one subject (the 1 mm figures are in
+The bars of the issue are checked at 3 mm on one subject (the 1 mm figures are in
 benchmarks/atlas_registration.py): regions of >= 5 ml within 5 % of their true volume, the
 whole brain within 2 %, Dice >= 0.80 for the thalamus and cerebellum."""
 
@@ -31,6 +31,7 @@ from brain_atrophy_demo.deform import build_study
 
 REGIONS = load_regions(REPO / "config" / "regions" / "freesurfer.tsv")
 SUBJECTS = {"HC": 1}
+VOXEL_MM = 3.0
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +42,10 @@ def installed():
 
 @pytest.fixture(scope="module")
 def carried(installed, tmp_path_factory):
-    """One 2 mm subject: {subject: (true labels, carried by genericLabel, by nearest
+    """One 3 mm subject: {subject: (true labels, carried by genericLabel, by nearest
     neighbour, the fit's measures)}."""
     study = tmp_path_factory.mktemp("atlas-subjects")
-    build_study(study, REPO / ".cache", SUBJECTS, (0,), voxel_mm=2.0, seed=11, head=True)
+    build_study(study, REPO / ".cache", SUBJECTS, (0,), voxel_mm=VOXEL_MM, seed=11, head=True)
     results = {}
     for subject in [f"HC{k:02d}" for k in range(1, SUBJECTS["HC"] + 1)]:
         t1w = paths.anat_file(study / "bids", subject, "w0", "T1w", ".nii.gz")
@@ -76,7 +77,7 @@ def region_masks(labels: np.ndarray) -> dict[str, np.ndarray]:
 
 @pytest.mark.slow
 def test_carried_volumes_meet_the_bars(carried):
-    voxel_ml = 2.0**3 / 1000
+    voxel_ml = VOXEL_MM**3 / 1000
     for subject, (truth, carried_labels, _, measures) in carried.items():
         true, found = region_masks(truth), region_masks(carried_labels)
         assert measures["similarity"] > 0.95, subject
