@@ -84,3 +84,40 @@ def test_numpy_floats_written_as_plain_numbers(tmp_path):
     path = tmp_path / "t.tsv"
     write_rows(path, ["x", "y"], [{"x": np.float64(1.04811736785128), "y": np.float32(0.5)}])
     assert path.read_text() == "x\ty\n1.04811736785128\t0.5\n"
+
+
+def test_many_tables_read_at_once_equal_each_read_alone(tmp_path):
+    from brain_atrophy.tables import read_frames
+
+    contents = [
+        "participant_id\tsession_id\tvolume_mm3\tn_voxels\nsub-01\tses-1\t0.30000000000000004\t3\n",
+        "\ufeffparticipant_id\tsession_id\tvolume_mm3\tn_voxels\r\nsub-02\tses-1\tn/a\t4\r\n\r\n",
+        "participant_id\tsession_id\tvolume_mm3\tn_voxels\nsub-04\t001\t1e-3\t5\nsub-04\t002\t2.5\t6\n",
+    ]
+    paths = []
+    for k, text in enumerate(contents):
+        paths.append(tmp_path / f"{k}.tsv")
+        paths[-1].write_bytes(text.encode("utf-8"))
+    alone = pd.concat([read_frame(p) for p in paths], ignore_index=True)
+    pd.testing.assert_frame_equal(read_frames(paths), alone)
+    assert read_frames(paths)["session_id"].tolist() == ["ses-1", "ses-1", "001", "002"]
+    assert read_frames(paths)["volume_mm3"].iloc[0] == 0.30000000000000004
+    other = tmp_path / "other.tsv"  # another header: each table is read on its own
+    other.write_text("participant_id\tsession_id\tvolume_mm3\nsub-05\tses-1\t7\n")
+    mixed = read_frames([*paths, other])
+    assert len(mixed) == 5 and mixed["n_voxels"].isna().tolist() == [False] * 4 + [True]
+    header_only = tmp_path / "header.tsv"
+    header_only.write_text("participant_id\tsession_id\tvolume_mm3\tn_voxels\n")
+    assert read_frames([*paths, header_only]).equals(read_frames(paths))
+    assert read_frames([]).empty
+
+
+def test_a_bad_table_among_many_is_named(tmp_path):
+    from brain_atrophy.tables import read_frames
+
+    good, bad = tmp_path / "good.tsv", tmp_path / "bad.tsv"
+    good.write_text("a\tb\n1\t2\n")
+    bad.write_bytes(b"a\tb\n1\t\x81\n")  # 0x81: neither UTF-8 nor cp1252
+    with pytest.raises(InputError) as raised:
+        read_frames([good, bad])
+    assert raised.value.source == str(bad)

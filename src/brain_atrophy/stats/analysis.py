@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..inputs.acquisitions import DEFAULT_KEYS
-from ..tables import read_frame
+from ..tables import read_frame, read_frames
 from . import cohort
 from .group import (
     CHANGE_MEASURES,
@@ -52,7 +52,7 @@ def analyse(
         raise InputError(
             segmentation_dir, "no usable label images (sub-<label>/ses-<label>/anat/*_dseg.nii[.gz])"
         )
-    measured = with_method(pd.concat([read_frame(p) for p in volume_tables], ignore_index=True))
+    measured = with_method(read_frames(volume_tables))
     check_measure(measured, settings.change_measure, volume_tables)
     volumes, timeless = cohort.assemble_sessions(measured, session_sources or {}, time_setting, keep_going)
     if volumes.empty:
