@@ -109,39 +109,47 @@ def _parse_frame(text: str, text_columns):
     )
 
 
-def read_frame(path, text_columns=("participant_id", "session_id")):
-    """A TSV as a pandas DataFrame (``n/a`` → NaN), decoded as :func:`decode` does."""
+def _rows(path) -> list[str]:
+    # whitespace-only lines (a spreadsheet's empty rows) would become rows of empty strings
+    return [line for line in decode(path).splitlines() if line.strip()]
+
+
+def _frame(path, lines: list[str], text_columns):
     import pandas as pd
 
-    # whitespace-only lines (a spreadsheet's empty rows) would become rows of empty strings
-    text = "\n".join(line for line in decode(path).splitlines() if line.strip())
     try:
-        return _parse_frame(text, text_columns)
+        return _parse_frame("\n".join(lines), text_columns)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise InputError(path, f"not a readable TSV ({err})") from None
+
+
+def read_frame(path, text_columns=("participant_id", "session_id")):
+    """A TSV as a pandas DataFrame (``n/a`` → NaN), decoded as :func:`decode` does."""
+    return _frame(path, _rows(path), text_columns)
 
 
 def read_frames(paths, text_columns=("participant_id", "session_id")):
     """Many TSVs as one DataFrame, rows in order: the rows and values of ``pd.concat`` over
     :func:`read_frame`. Tables that share one header are parsed at once: the group step reads a
     table per subject, and 1,040 of them parse in 0.04 s so, against 0.6 s one by one. Otherwise
-    (or when the pooled text does not parse) each is read on its own, so that an error names its
-    file."""
+    (or when the pooled text does not parse) each is parsed on its own, so that an error names
+    its file."""
     import pandas as pd
 
     paths = list(paths)
     if not paths:
         return pd.DataFrame()
-    tables = [[line for line in decode(path).splitlines() if line.strip()] for path in paths]
-    header = tables[0][0] if tables and tables[0] else None
+    tables = [_rows(path) for path in paths]
+    header = tables[0][0] if tables[0] else None
     if header is not None and all(lines and lines[0] == header for lines in tables):
         try:
             return _parse_frame(
                 "\n".join([header, *(row for lines in tables for row in lines[1:])]), text_columns
             )
         except (pd.errors.ParserError, pd.errors.EmptyDataError):
-            pass  # read one by one below, to name the file at fault
-    return pd.concat([read_frame(path, text_columns) for path in paths], ignore_index=True)
+            pass  # parsed one by one below, to name the file at fault
+    frames = [_frame(path, lines, text_columns) for path, lines in zip(paths, tables, strict=True)]
+    return pd.concat(frames, ignore_index=True)
 
 
 def format_value(value):
