@@ -3,7 +3,7 @@
 Each row is one session: its T1w in grey (or, without a T1w, the labelled voxels in grey on
 black) with every region's outline in colour, in axial, coronal and sagittal slices through the
 centre of the labelled voxels. matplotlib would cost ~2 s per subject here (imports and contour
-tracing), Pillow's import alone ~10 ms (png.py). The canvas is composed as palette indices (240
+tracing), and Pillow's import more than the drawing (png.py). The canvas is composed as palette indices (240
 greys, the region colours, white) and saved as a palette PNG: a third of the bytes of RGB to
 compress, the mosaic's largest cost.
 """
