@@ -11,8 +11,8 @@ issue's bars over the regions of ≥ 5 ml:
 - zero change (pseudo-rescans): max |change| ≤ 0.3 %, mean |change| ≤ 0.15 %;
 - known change (planted 1-5 % losses): measured within 15 % of the truth in every planted region.
 
-    python benchmarks/registration.py [--voxel-mm 1] [--zero 2] [--planted 2] [--iterations 40 20 10]
-        [--gradient-step 0.2] [--metric CC] [--metric-radius 2] [--bias-field-levels 4]
+    python benchmarks/registration.py [--voxel-mm 1] [--zero 2] [--planted 2] [--iterations 40 20 4]
+        [--gradient-step 0.5] [--metric CC] [--metric-radius 2] [--bias-field-levels 3]
         [--snr inf] [--bias-peak 0 0] [--seed 0]
 """
 
