@@ -44,7 +44,7 @@ def write_palette_png(path, indices: np.ndarray, palette: list[tuple[int, int, i
 
 
 # A 5×8 bitmap font drawn for this module: rows top to bottom, "#" inked. Capitals and digits
-# stand on row 6; rows 7 is for descenders and the underscore.
+# stand on row 6; row 7 is for descenders and the underscore.
 GLYPH_WIDTH, GLYPH_HEIGHT, ADVANCE = 5, 8, 6
 _GLYPHS = {
     " ": "..... ..... ..... ..... ..... ..... ..... .....",
@@ -137,10 +137,6 @@ def _bitmap(rows: str) -> np.ndarray:
 
 GLYPHS = {char: _bitmap(rows) for char, rows in _GLYPHS.items()}
 MISSING_GLYPH = _bitmap(_MISSING)
-
-
-def text_width(text: str) -> int:
-    return ADVANCE * len(text)
 
 
 def draw_text(canvas: np.ndarray, x: int, y: int, text: str, index: int) -> None:
