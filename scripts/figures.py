@@ -4,7 +4,7 @@ from pathlib import Path
 
 from brain_atrophy.report import figures
 from brain_atrophy.scripting import run_script
-from brain_atrophy.stats.group import measure_rows
+from brain_atrophy.stats.columns import measure_rows
 from brain_atrophy.tables import read_frame
 
 

@@ -5,7 +5,7 @@ import pandas as pd
 
 from brain_atrophy import paths
 from brain_atrophy.scripting import run_script
-from brain_atrophy.stats.group import JACOBIAN, measure_rows
+from brain_atrophy.stats.columns import JACOBIAN, measure_rows
 from brain_atrophy.stats.qc import add_registration_flags, session_flags
 from brain_atrophy.tables import read_frame, write_frame
 

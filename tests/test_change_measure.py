@@ -16,7 +16,8 @@ from brain_atrophy.errors import InputError
 from brain_atrophy.paths import subject_label
 from brain_atrophy.report.methods import methods_text
 from brain_atrophy.stats.analysis import VOLUME_TABLE_COLUMNS, analyse
-from brain_atrophy.stats.group import CHANGE_MEASURES, Settings, measure_rows, modelled_measure, with_method
+from brain_atrophy.stats.columns import CHANGE_MEASURES, measure_rows, modelled_measure, with_method
+from brain_atrophy.stats.group import Settings
 from brain_atrophy.tables import read_frame
 from brain_atrophy_demo.simulate import simulate_volumes
 

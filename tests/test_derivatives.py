@@ -17,7 +17,7 @@ from brain_atrophy.measure.longitudinal import REGISTRATION_COLUMNS
 from brain_atrophy.measure.subject import process_subject
 from brain_atrophy.register.quality import POOR_ALIGNMENT, REGISTRATION_FAILED
 from brain_atrophy.report import derivatives
-from brain_atrophy.stats.group import CHANGE_MEASURES
+from brain_atrophy.stats.columns import CHANGE_MEASURES
 
 # BIDS 1.9.0, "Modality agnostic files" (dataset_description.json): REQUIRED in every dataset,
 # and in a derivative dataset GeneratedBy too, with DatasetType "derivative".

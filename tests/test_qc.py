@@ -4,7 +4,7 @@ flags of change_measure: jacobian."""
 import numpy as np
 import pandas as pd
 
-from brain_atrophy.stats.group import measure_rows
+from brain_atrophy.stats.columns import measure_rows
 from brain_atrophy.stats.qc import add_registration_flags, session_flags
 
 

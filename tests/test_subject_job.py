@@ -111,6 +111,23 @@ def test_the_rules_command_runs_the_workflows_own_package(tiny_cohort, tmp_path)
     assert len(volumes) > 0 and (volumes["volume_mm3"] > 0).any()
 
 
+def test_the_report_and_qc_steps_import_no_statsmodels():
+    """The steps after the model (QC, methods, the page) read its tables through
+    stats/columns.py: their processes start without statsmodels and scipy.stats."""
+    import subprocess
+    import sys
+
+    modules = ["brain_atrophy.stats.columns", "brain_atrophy.stats.qc", "brain_atrophy.report.methods",
+               "brain_atrophy.report.page"]  # fmt: skip
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "print(sorted(m for m in ('statsmodels', 'scipy.stats') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", result.stdout
+
+
 def test_the_measuring_package_imports_no_pandas_and_no_statsmodels():
     """measure/ (the per-subject hot path) stays on numpy and nibabel: every module of it,
     imported in a fresh interpreter, pulls in neither of the group step's libraries."""

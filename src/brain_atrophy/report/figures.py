@@ -12,7 +12,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 
 from ..stats import power  # noqa: E402
-from ..stats.group import (  # noqa: E402
+from ..stats.columns import (  # noqa: E402
     JACOBIAN,
     OUTCOME_COLUMNS,
     OUTCOME_TERMS,

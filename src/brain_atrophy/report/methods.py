@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import __version__
-from ..stats.group import JACOBIAN, LABELS, OUTCOME_TERMS
+from ..stats.columns import JACOBIAN, LABELS, OUTCOME_TERMS
 
 PACKAGES = ["snakemake", "nibabel", "numpy", "scipy", "pandas", "statsmodels", "matplotlib", "antspyx"]
 

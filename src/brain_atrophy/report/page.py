@@ -25,7 +25,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from ..stats.group import (
+from ..stats.columns import (
     CHANGE_MEASURES,
     LABELS,
     OUTCOME_COLUMNS,

@@ -12,17 +12,8 @@ from ..errors import InputError
 from ..inputs.acquisitions import DEFAULT_KEYS
 from ..tables import read_frame, read_frames
 from . import cohort
-from .group import (
-    CHANGE_MEASURES,
-    LABELS,
-    METHOD,
-    Settings,
-    group_rates,
-    measure_rows,
-    model_rates,
-    rates_by_measure,
-    with_method,
-)
+from .columns import CHANGE_MEASURES, LABELS, METHOD, measure_rows, with_method
+from .group import Settings, group_rates, model_rates, rates_by_measure
 from .icv_drift import ICV_DRIFT_COLUMNS, drift_warning, icv_drift
 
 log = logging.getLogger(__name__)
