@@ -14,6 +14,9 @@ rule quality_control:
         ),
     log:
         paths.job_log(OUT, "quality_control"),
+    # The page's path (QC and figures, then the page) goes first when the model ends; the
+    # leaves (methods, the input check, the flagged mosaics) fill the other core.
+    priority: 1
     localrule: True
     conda:
         "../envs/atrophy.yaml"
@@ -58,6 +61,7 @@ rule figures:
         ),
     log:
         paths.job_log(OUT, "figures"),
+    priority: 1
     conda:
         "../envs/atrophy.yaml"
     script:
@@ -133,6 +137,7 @@ rule summary_report:
         paths.dataset_file(OUT, paths.REPORT_PAGE),
     log:
         paths.job_log(OUT, "summary_report"),
+    priority: 1
     localrule: True
     conda:
         "../envs/atrophy.yaml"
