@@ -2,6 +2,7 @@
 bad image with and without --keep-going) in real processes, and the rule's command as Snakemake
 prints it."""
 
+import json
 import os
 import subprocess
 import sys
@@ -111,38 +112,32 @@ def test_the_rules_command_runs_the_workflows_own_package(tiny_cohort, tmp_path)
     assert len(volumes) > 0 and (volumes["volume_mm3"] > 0).any()
 
 
+def libraries_imported_by(modules: list[str], libraries: tuple[str, ...]) -> list[str]:
+    """Which of ``libraries`` importing ``modules`` pulls in, in a fresh interpreter."""
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        f"print(json.dumps(sorted(m for m in {libraries!r} if m in sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
+
+
 def test_the_report_and_qc_steps_import_no_statsmodels():
     """The steps after the model (QC, methods, the page) read its tables through
     stats/columns.py: their processes start without statsmodels and scipy.stats."""
-    import subprocess
-    import sys
-
     modules = ["brain_atrophy.stats.columns", "brain_atrophy.stats.qc", "brain_atrophy.report.methods",
                "brain_atrophy.report.page"]  # fmt: skip
-    code = (
-        "import importlib, sys\n"
-        f"for name in {modules!r}: importlib.import_module(name)\n"
-        "print(sorted(m for m in ('statsmodels', 'scipy.stats') if m in sys.modules))"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "[]", result.stdout
+    assert libraries_imported_by(modules, ("statsmodels", "scipy.stats")) == []
 
 
 def test_the_measuring_package_imports_no_pandas_and_no_statsmodels():
     """measure/ (the per-subject hot path) stays on numpy and nibabel: every module of it,
     imported in a fresh interpreter, pulls in neither of the group step's libraries."""
     import pkgutil
-    import subprocess
-    import sys
 
     import brain_atrophy.measure as measure
 
     modules = [f"brain_atrophy.measure.{m.name}" for m in pkgutil.iter_modules(measure.__path__)]
     assert "brain_atrophy.measure.job" in modules and "brain_atrophy.measure.atlas" in modules
-    code = (
-        "import importlib, sys\n"
-        f"for name in {modules!r}: importlib.import_module(name)\n"
-        "print(sorted(m for m in ('pandas', 'statsmodels') if m in sys.modules))"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "[]", result.stdout
+    assert libraries_imported_by(modules, ("pandas", "statsmodels")) == []
