@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 # One BLAS thread per test process, set before numpy loads: the suite runs two workers on two
-# cores, and OpenBLAS's idle threads spin for a core the other worker needs (the deform builder,
-# two at once: 33 s each with the default two threads, 12 s with one).
+# cores, and OpenBLAS's idle threads spin for a core the other worker needs (CHANGELOG).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
@@ -25,22 +24,22 @@ pytest.register_assert_rewrite("helpers")  # the shared assertions report like t
 from brain_atrophy.tables import read_frame  # noqa: E402
 from brain_atrophy_demo import demo  # noqa: E402
 
-# The slowest files first, longest first (worker-seconds of a clean run, 2026-11-30): with two
+# The slowest files first, longest first (by worker-seconds, `--durations=0`): with two
 # workers (tools/run-tests.sh, whole files per worker) the long ones then run beside the rest of
 # the suite, and the last files to start are short, so neither worker waits long at the end.
 SLOW_FILES_FIRST = (
-    "test_jacobian_workflow.py",  # 247 s
-    "test_atlas_workflow.py",  # 194 s
-    "test_real_datasets.py",  # 115 s
-    "test_bad_input.py",  # 106 s
-    "test_scanner_changes.py",  # 80 s
-    "test_slurm.py",  # 74 s
-    "test_workflow.py",  # 73 s
-    "test_register_pair.py",  # 51 s
-    "test_atlas_template.py",  # 46 s
-    "test_layouts.py",  # 44 s
-    "test_report.py",  # 42 s
-    "test_incremental.py",  # 32 s
+    "test_jacobian_workflow.py",
+    "test_atlas_workflow.py",
+    "test_real_datasets.py",
+    "test_bad_input.py",
+    "test_scanner_changes.py",
+    "test_slurm.py",
+    "test_workflow.py",
+    "test_register_pair.py",
+    "test_atlas_template.py",
+    "test_layouts.py",
+    "test_report.py",
+    "test_incremental.py",
     "test_lme4.py",  # 32 s
 )
 
