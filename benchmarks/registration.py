@@ -13,6 +13,7 @@ issue's bars over the regions of ≥ 5 ml:
 
     python benchmarks/registration.py [--voxel-mm 1] [--zero 2] [--planted 2] [--iterations 40 20 4]
         [--gradient-step 0.5] [--metric CC] [--metric-radius 2] [--bias-field-levels 3]
+        [--halfway-interpolation linear|bSpline]
         [--snr inf] [--bias-peak 0 0] [--seed 0]
 """
 
@@ -67,6 +68,11 @@ def main() -> None:
     parser.add_argument("--metric", choices=("CC", "MeanSquares"), default=DEFAULT_SETTINGS["metric"])
     parser.add_argument("--metric-radius", type=int, default=DEFAULT_SETTINGS["metric_radius"])
     parser.add_argument("--bias-field-levels", type=int, default=DEFAULT_SETTINGS["bias_field_levels"])
+    parser.add_argument(
+        "--halfway-interpolation",
+        choices=("linear", "bSpline"),
+        default=DEFAULT_SETTINGS["halfway_interpolation"],
+    )
     parser.add_argument("--snr", type=float, default=SNR, help="the pairs' white-matter SNR (inf: no noise)")
     parser.add_argument(
         "--bias-peak",
@@ -86,6 +92,7 @@ def main() -> None:
         "flow_sigma": arguments.flow_sigma,
         "total_sigma": arguments.total_sigma,
         "bias_field_levels": arguments.bias_field_levels,
+        "halfway_interpolation": arguments.halfway_interpolation,
         "metric": arguments.metric,
         "metric_radius": arguments.metric_radius,
     }

@@ -175,3 +175,22 @@ def test_bias_field_levels_set_n4s_fitting_levels_for_both_images(tmp_path, monk
     settings = {"iterations": [5, 0, 0], "bias_field_levels": 2}
     pair.register_pair(files["baseline"], files["followup"], np.asarray(made.labels.dataobj), settings, 2)
     assert calls == [[50, 50], [50, 50]]
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "bSpline"])
+def test_halfway_interpolation_samples_both_images_alike(tmp_path, monkeypatch, interpolation):
+    made = make_pair(REPO / ".cache", voxel_mm=3.0, shrink=None, seed=24)
+    files = save_pair(made, tmp_path)
+    calls = []
+    resample = pair._resample
+
+    def recording_resample(image, matrix, reference, interpolator="linear"):
+        calls.append(interpolator)
+        return resample(image, matrix, reference, interpolator)
+
+    monkeypatch.setattr(pair, "_resample", recording_resample)
+    settings = {"iterations": [5, 0, 0], "halfway_interpolation": interpolation}
+    pair.register_pair(files["baseline"], files["followup"], np.asarray(made.labels.dataobj), settings, 2)
+    # the baseline and the follow-up into the halfway space; then the mask (nearest neighbour)
+    # and the Jacobian back to the baseline's grid (linear: a smooth field)
+    assert calls == [interpolation, interpolation, "nearestNeighbor", "linear"]

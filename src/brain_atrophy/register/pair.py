@@ -44,6 +44,10 @@ DEFAULT_SETTINGS = {
     # a fourth level bent the thalamus's reading by up to 0.34 % in pseudo-rescans
     # (docs/performance.md#registration)
     "bias_field_levels": 3,
+    # how both images are sampled into the halfway space: "linear" averages neighbouring voxels,
+    # and so smooths each image's noise by an amount that depends on its sub-voxel shift;
+    # "bSpline" keeps the noise and the edges as they are (docs/performance.md#registration)
+    "halfway_interpolation": "linear",
 }
 # The halfway grid is the baseline's, cropped to the brain and this margin: SyN's cost follows
 # the grid's size (a raw head's neck and air are most of it), and the QC shell (4-10 mm
@@ -148,8 +152,9 @@ def register_pair(
         inverse_half = np.linalg.inv(half)
         lap("rigid")
         # halfway images: the baseline at H⁻¹x, the follow-up at Hx (H·H maps baseline to follow-up)
-        fixed_half = _resample(fixed, inverse_half, grid)
-        moving_half = _resample(moving, half, grid)
+        interpolation = settings["halfway_interpolation"]
+        fixed_half = _resample(fixed, inverse_half, grid, interpolation)
+        moving_half = _resample(moving, half, grid, interpolation)
         mask_half = _resample(mask, inverse_half, grid, "nearestNeighbor")
         n4_convergence = {"iters": [50] * int(settings["bias_field_levels"]), "tol": 1e-7}
         fixed_half = ants.n4_bias_field_correction(fixed_half, mask=mask_half, convergence=n4_convergence)
