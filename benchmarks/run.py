@@ -1,5 +1,6 @@
-"""Every benchmark, one after another (about 65 minutes on 2 cores, a third of them the
-throughput runs; it needs the demo cohort: `make demo-data`): python benchmarks/run.py"""
+"""Every benchmark, one after another (about two hours on 2 cores: the throughput runs and the
+1 mm measures comparison take most; it needs the demo cohort: `make demo-data`):
+python benchmarks/run.py"""
 
 import subprocess
 import sys
@@ -17,6 +18,7 @@ for script, *arguments in (
     ("throughput.py", "--large"),
     ("registration.py", "--voxel-mm", "1", "--zero", "2", "--planted", "2"),
     ("atlas_registration.py", "--voxel-mm", "1", "--subjects", "3"),
+    ("measures.py", "--voxel-mm", "1", "--threads", "1"),
 ):
     print(f"\n=== {script} {' '.join(arguments)} ===", flush=True)
     subprocess.run([sys.executable, str(HERE / script), *arguments], cwd=HERE, check=True)
