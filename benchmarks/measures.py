@@ -26,11 +26,7 @@ from common import REPO
 
 from brain_atrophy import paths
 from brain_atrophy.tables import read_frame
-from brain_atrophy_demo.deform import DEFAULT_WEEKS, build_study
-
-
-def parse_groups(text: str) -> dict[str, int]:
-    return {name: int(count) for name, count in (part.split("=") for part in text.split(","))}
+from brain_atrophy_demo.deform import DEFAULT_WEEKS, build_study, parse_groups
 
 
 def run_pipeline(study: Path, out: Path, threads: int) -> float:
@@ -64,6 +60,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="threads per registration job")
     parser.add_argument("--keep", type=Path, help="build and run here, and keep it")
     arguments = parser.parse_args()
+    (REPO / ".cache").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=REPO / ".cache") as tmp:
         study = arguments.keep or Path(tmp)
         started = time.perf_counter()

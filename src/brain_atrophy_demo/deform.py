@@ -799,7 +799,7 @@ Rician noise (white-matter SNR {snr:g}), in {voxel_mm:g} mm voxels stored as int
 """
 
 
-def _parse_groups(text: str) -> dict[str, int]:
+def parse_groups(text: str) -> dict[str, int]:
     groups = {}
     for item in text.split(","):
         name, _, count = item.partition("=")
@@ -986,7 +986,7 @@ def main(argv=None) -> None:
     )
     parser.add_argument("out_dir")
     parser.add_argument("--voxel-mm", type=float, default=3.0)
-    parser.add_argument("--groups", type=_parse_groups, default=DEFAULT_GROUPS, help="e.g. HC=6,MS=6")
+    parser.add_argument("--groups", type=parse_groups, default=DEFAULT_GROUPS, help="e.g. HC=6,MS=6")
     parser.add_argument("--weeks", default=",".join(map(str, DEFAULT_WEEKS)), help="e.g. 0,48,96")
     parser.add_argument("--followup-labels", action="store_true", help="labels for every session")
     parser.add_argument("--seed", type=int, default=0)
