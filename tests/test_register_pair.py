@@ -194,3 +194,15 @@ def test_halfway_interpolation_samples_both_images_alike(tmp_path, monkeypatch, 
     # the baseline and the follow-up into the halfway space; then the mask (nearest neighbour)
     # and the Jacobian back to the baseline's grid (linear: a smooth field)
     assert calls == [interpolation, interpolation, "nearestNeighbor", "linear"]
+
+
+def test_a_pair_registered_again_reads_the_same(small_files):
+    """ANTs' random sampling is seeded: a rerun (a lost output, another machine) reads the same."""
+    files, made = small_files
+    labels = np.asarray(made.labels.dataobj)
+    settings = {"iterations": [5, 0, 0]}
+    first, second = (
+        pair.register_pair(files["baseline"], files["followup"], labels, settings, threads=1) for _ in "12"
+    )
+    assert np.array_equal(first.jacobian, second.jacobian)
+    assert first.measures["rigid_rotation_degrees"] == second.measures["rigid_rotation_degrees"]

@@ -10,7 +10,6 @@ and grey matter) fixes it, not the brain's edge, which the head shows with its s
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 from typing import NamedTuple
@@ -45,23 +44,15 @@ def padded_grid(affine: np.ndarray, shape, pad_mm: float = PAD_MM):
     return grown, tuple(n + 2 * pad for n in shape), pad
 
 
-@contextlib.contextmanager
-def _seeded(ants, seed: int):
-    """ANTs registrations inside use ``seed`` for their random sampling."""
-    previous = ants.config._random_seed
-    ants.config._random_seed = seed
-    try:
-        yield
-    finally:
-        ants.config._random_seed = previous
-
-
 def align_head(cache_dir, brain: np.ndarray, brain_mask: np.ndarray, labels: np.ndarray, affine) -> Head:
     """The pydeface head carried onto the padded atlas grid by an affine fitted to the template's
     ``brain`` (values on the atlas grid, ``affine``), scaled so that its median in the atlas's
     white matter equals the template's, and cropped to the head (and the atlas grid)."""
-    import ants  # ANTsPy: imported here, as only the install and the test builder need it
     import nibabel as nib
+
+    from brain_atrophy.register import antspy
+
+    ants = antspy.load()  # imported here, as only the install and the test builder need it
 
     head_path = fetch_member(cache_dir, HEAD_MEMBER, HEAD_SHA256, wheel=HEAD_WHEEL)
     grown, shape, pad = padded_grid(affine, brain.shape)
@@ -79,7 +70,7 @@ def align_head(cache_dir, brain: np.ndarray, brain_mask: np.ndarray, labels: np.
         mask = ants.iMath(mask, "ME", round(EROSION_MM / 2))
         head = ants.image_read(str(head_path))
         moving = ants.resample_image(head, (2, 2, 2), interp_type=0)
-        with _seeded(ants, SEED):
+        with antspy.seeded(SEED):
             # similarity first: started at the centres of mass (the head's lies in the neck), a
             # direct affine fit lands on a 1.5x scale in some runs
             similarity = ants.registration(

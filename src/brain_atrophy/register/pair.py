@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import InputError
-from . import quality
+from . import antspy, quality
 from .halfway import affine_matrix, half_transform, rotation_degrees
 
 log = logging.getLogger(__name__)
@@ -64,16 +64,10 @@ class PairResult(NamedTuple):
     measures: dict
 
 
-def _ants():
-    import ants
-
-    return ants
-
-
 def read_t1w(path, what: str = "T1w"):
     """A 3D scalar image (a T1w, or ``what``) as an ANTs image; anything else is an InputError
     naming the file."""
-    ants = _ants()
+    ants = antspy.load()
     try:
         image = ants.image_read(str(path))
     except Exception as err:  # ITK's readers raise bare RuntimeErrors
@@ -86,7 +80,7 @@ def read_t1w(path, what: str = "T1w"):
 
 
 def _matrix_transform(matrix: np.ndarray):
-    ants = _ants()
+    ants = antspy.load()
     return ants.create_ants_transform(
         transform_type="AffineTransform", dimension=3, matrix=matrix[:3, :3], offset=matrix[:3, 3]
     )
@@ -94,7 +88,7 @@ def _matrix_transform(matrix: np.ndarray):
 
 def _resample(image, matrix: np.ndarray, reference, interpolator="linear"):
     """``image`` sampled at matrix·x for every point x of ``reference``'s grid."""
-    ants = _ants()
+    ants = antspy.load()
     return ants.apply_ants_transform_to_image(
         _matrix_transform(matrix), image, reference, interpolation=interpolator
     )
@@ -116,7 +110,7 @@ def register_pair(
     """Register ``followup_path`` to ``baseline_path``; ``labels`` are the baseline's region
     labels on the baseline T1w's grid (their brain is the registration's mask)."""
     os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(threads)
-    ants = _ants()
+    ants = antspy.load()
     settings = {**DEFAULT_SETTINGS, **settings}
     started = time.perf_counter()
     fixed, moving = read_t1w(baseline_path), read_t1w(followup_path)
@@ -137,15 +131,16 @@ def register_pair(
     with tempfile.TemporaryDirectory() as tmp:
         prefix = os.path.join(tmp, "")
         lap("reading")
-        rigid = ants.registration(
-            fixed,
-            moving,
-            "Rigid",
-            mask=mask,
-            aff_metric="mattes",
-            aff_random_sampling_rate=0.25,
-            outprefix=prefix,
-        )
+        with antspy.seeded():
+            rigid = ants.registration(
+                fixed,
+                moving,
+                "Rigid",
+                mask=mask,
+                aff_metric="mattes",
+                aff_random_sampling_rate=0.25,
+                outprefix=prefix,
+            )
         transform = ants.read_transform(rigid["fwdtransforms"][0])
         matrix = affine_matrix(transform.parameters, transform.fixed_parameters)
         half = half_transform(matrix)

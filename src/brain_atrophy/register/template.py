@@ -26,8 +26,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import InputError
-from . import quality
-from .pair import _ants, read_t1w
+from . import antspy, quality
+from .pair import read_t1w
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class TemplateFit(NamedTuple):
 def template_brain_mask(template, mask_path, template_path):
     """The template's brain: its mask image (on the template's grid, or carried by the
     affines), else the template's nonzero voxels (a brain-extracted template)."""
-    ants = _ants()
+    ants = antspy.load()
     if mask_path is None:
         mask = template.new_image_like((template.numpy() > 0).astype("float32"))
     else:
@@ -70,7 +70,7 @@ def resolution_matched(template, voxel_mm: float):
     sqrt(voxel_mm² − template voxel²), then sampled in ``voxel_mm`` voxels; unchanged when the
     template is as coarse. With the template's finer voxels kept, a 3 mm subject's fit took twice
     as long and read the thalamus 3-5 % small (docs/atlas.md)."""
-    ants = _ants()
+    ants = antspy.load()
     own = max(template.spacing)
     if voxel_mm <= own:
         return template
@@ -85,7 +85,7 @@ def fit_template(
     """Register the template (moving) to the subject's T1w (fixed); the maps are copied to
     ``warp_path`` and ``affine_path``."""
     os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(threads)
-    ants = _ants()
+    ants = antspy.load()
     settings = {**DEFAULT_SETTINGS, **settings}
     started = time.perf_counter()
     subject = read_t1w(subject_t1w)
@@ -97,14 +97,15 @@ def fit_template(
     moving = resolution_matched(template, max(subject.spacing))
     with tempfile.TemporaryDirectory() as tmp:
         prefix = os.path.join(tmp, "")
-        affine = ants.registration(
-            subject,
-            moving,
-            "Affine",
-            moving_mask=metric_mask,
-            aff_random_sampling_rate=0.25,
-            outprefix=prefix,
-        )
+        with antspy.seeded():
+            affine = ants.registration(
+                subject,
+                moving,
+                "Affine",
+                moving_mask=metric_mask,
+                aff_random_sampling_rate=0.25,
+                outprefix=prefix,
+            )
         affine_seconds = time.perf_counter() - started
         # SyN on the part of the subject's image the metric's region reaches (and 2 voxels): a
         # raw head's neck and face would double the grid it updates at every iteration
@@ -158,7 +159,7 @@ def carry_labels(
 ) -> np.ndarray:
     """The atlas labels on the subject's grid (int32, in the T1w's voxel order). The labels must
     lie on (or overlap) the template."""
-    ants = _ants()
+    ants = antspy.load()
     subject = read_t1w(subject_t1w)
     labels = read_t1w(labels_path, "atlas label image")
     template = read_t1w(template_path, "template")
@@ -170,6 +171,6 @@ def carry_labels(
 
 def _overlap(labels, template) -> bool:
     """Whether the labelled voxels fall inside the template's brain, in world space."""
-    ants = _ants()
+    ants = antspy.load()
     on_template = ants.resample_image_to_target(labels, template, interp_type="nearestNeighbor").numpy()
     return bool(np.any((on_template > 0) & (template.numpy() > 0)))
