@@ -2,8 +2,8 @@
 
 `import ants` runs ANTsPy's package `__init__`, which imports every subpackage, among them its
 statistics, plotting and deep-learning helpers and, through them, scikit-learn, matplotlib,
-statsmodels and scipy.stats: 1.2 of the 1.5 s the import takes, in every registration job
-(docs/performance.md#registration). `load()` builds the same `ants` namespace from the
+statsmodels and scipy.stats: 1.75-1.95 s in every registration job, against 0.45 s without
+them (docs/performance.md). `load()` builds the same `ants` namespace from the
 subpackages the pipeline calls, in the `__init__`'s order; any other name is looked up by
 loading the rest, so the module behaves as a full `import ants`.
 """
@@ -17,7 +17,8 @@ import importlib.util
 import sys
 
 # ANTs' random sampling of the metric's points (the rigid and affine stages) draws from this
-# seed, so that a pair or a subject registered again reads the same
+# seed, so that a pair or a subject registered again on one thread reads the same (on more,
+# ITK's threaded sums still differ in their last digits)
 RANDOM_SEED = 1
 # The subpackages whose functions the pipeline calls (reading and writing images and
 # transforms, resampling, N4, registration, Jacobians), in the order ANTsPy's __init__ imports them
