@@ -27,15 +27,12 @@ from common import REPO
 from brain_atrophy import paths
 from brain_atrophy.tables import read_frame
 from brain_atrophy_demo.deform import DEFAULT_WEEKS, build_study, parse_groups
+from brain_atrophy_demo.demo import study_config
 
 
 def run_pipeline(study: Path, out: Path, threads: int) -> float:
     config = {
-        "bids_dir": str(study / "bids"),
-        "segmentation_dir": str(study / "derivatives" / "segmentation"),
-        "regions": "freesurfer",
-        "reference_group": "HC",
-        "output_dir": str(out),
+        **study_config(study, out),
         "change_measure": "jacobian",
         "registration": {"threads": threads},
     }

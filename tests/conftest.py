@@ -79,14 +79,7 @@ def small_cohort(tmp_path_factory, atlas_path) -> Path:
 def cohort_config(cohort: Path, output_dir: Path, **extra) -> list[str]:
     """``--configfile`` arguments for a config (written beside the outputs) that runs ``cohort``;
     an ``extra`` value of None leaves that key out."""
-    values = {
-        "bids_dir": str(cohort / "bids"),
-        "segmentation_dir": str(cohort / "derivatives" / "segmentation"),
-        "regions": "freesurfer",
-        "reference_group": "HC",
-        "output_dir": str(output_dir),
-        **extra,
-    }
+    values = {**demo.study_config(cohort, output_dir), **extra}
     values = {key: value for key, value in values.items() if value is not None}  # None: left out
     path = Path(output_dir).parent / f"config-{Path(output_dir).name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -39,7 +39,15 @@ from brain_atrophy.tables import write_rows
 from .atlas import BRAIN_MASK
 from .atlas import SCALE as ATLAS_SCALE
 from .atlas import install as install_atlas
-from .demo import ATLAS_MEMBER, ATLAS_SHA256, ATLAS_WHEEL, TEMPLATE_MEMBER, TEMPLATE_SHA256, fetch_member
+from .demo import (
+    ATLAS_MEMBER,
+    ATLAS_SHA256,
+    ATLAS_WHEEL,
+    TEMPLATE_MEMBER,
+    TEMPLATE_SHA256,
+    fetch_member,
+    study_folders,
+)
 from .head import HEAD_WHEEL
 
 REGION_TABLE = Path(__file__).resolve().parents[2] / "config" / "regions" / "freesurfer.tsv"
@@ -835,7 +843,7 @@ def build_study(
     weeks = tuple(sorted(weeks))
     source = load_source(cache_dir, head)
     out = Path(out_dir)
-    bids_dir, seg_dir, truth_dir = out / "bids", out / "derivatives" / "segmentation", out / "truth"
+    bids_dir, seg_dir, truth_dir = study_folders(out)
     seeds = iter(np.random.SeedSequence(seed).spawn(sum(groups.values())))
     participants, subject_rows, volume_rows, residual, n_sessions = [], [], [], 0.0, 0
     for group, count in groups.items():

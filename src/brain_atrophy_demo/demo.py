@@ -178,6 +178,20 @@ def _ols_slope(t, y) -> float:
     return float(np.dot(t - t.mean(), y - y.mean()) / np.dot(t - t.mean(), t - t.mean()))
 
 
+def study_folders(out_dir) -> tuple[Path, Path, Path]:
+    """A built study's raw BIDS folder, segmentation derivatives and planted truth."""
+    out = Path(out_dir)
+    return out / "bids", out / "derivatives" / "segmentation", out / "truth"
+
+
+def study_config(study_dir, output_dir) -> dict:
+    """The config that runs the pipeline on a built study: its BIDS folder and segmentation,
+    the FreeSurfer region table, the healthy controls as the reference group."""
+    bids_dir, seg_dir, _ = study_folders(study_dir)
+    return {"bids_dir": str(bids_dir), "segmentation_dir": str(seg_dir), "regions": "freesurfer",
+            "reference_group": "HC", "output_dir": str(output_dir)}  # fmt: skip
+
+
 def write_tsv(path, rows: list[dict]) -> None:
     write_rows(path, list(rows[0]), rows)
 
@@ -202,7 +216,7 @@ def build_demo(
     groups = groups or DEFAULT_GROUPS
     planted_pseudo = PSEUDO_ATROPHY_PCT if pseudo_atrophy else {}
     out = Path(out_dir)
-    bids_dir, seg_dir, truth_dir = out / "bids", out / "derivatives" / "segmentation", out / "truth"
+    bids_dir, seg_dir, truth_dir = study_folders(out)
     rng = np.random.default_rng(seed)
     atlas = np.asarray(nib.load(atlas_path).dataobj).astype(np.uint8)
     flat_atlas = atlas.ravel()
