@@ -14,7 +14,10 @@ issue's bars over the regions of ≥ 5 ml:
     python benchmarks/registration.py [--voxel-mm 1] [--zero 2] [--planted 2] [--iterations 40 20 4]
         [--gradient-step 0.5] [--metric CC] [--metric-radius 2] [--bias-field-levels 3]
         [--halfway-interpolation linear|bSpline]
-        [--snr inf] [--bias-peak 0 0] [--seed 0]
+        [--snr inf] [--bias-peak 0 0] [--seed 0] [--source template|colin27]
+
+--source colin27 makes the pairs from one person's T1w with the AAL labels drawn on it
+(brain_atrophy_demo.colin27; Debian: apt-get install mricron-data) instead of the averaged template.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ sys.path.insert(0, str(REPO / "src"))
 from brain_atrophy.inputs.regions import load_regions  # noqa: E402
 from brain_atrophy.measure.jacobian import integrate, region_masks  # noqa: E402
 from brain_atrophy.register.pair import DEFAULT_SETTINGS, register_pair  # noqa: E402
+from brain_atrophy_demo import colin27  # noqa: E402
 from brain_atrophy_demo.deform import BIAS_PEAK, SNR, make_pair  # noqa: E402
 
 PLANTED = ({"thalamus": 0.02, "cerebellum": 0.04}, {"thalamus": 0.05, "cerebellum": 0.01})
@@ -82,6 +86,7 @@ def main() -> None:
         help="the pairs' bias-field peak range (0 0: none)",
     )
     parser.add_argument("--seed", type=int, default=0, help="first pseudo-rescan seed (planted pairs: +100)")
+    parser.add_argument("--source", choices=("template", "colin27"), default="template")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache-dir", type=Path, default=REPO / ".cache")
     arguments = parser.parse_args()
@@ -97,9 +102,10 @@ def main() -> None:
         "metric_radius": arguments.metric_radius,
     }
     regions = load_regions(REPO / "config" / "regions" / "freesurfer.tsv", None)
+    source = colin27.load_source(arguments.cache_dir) if arguments.source == "colin27" else None
     print(
         f"voxel {arguments.voxel_mm:g} mm, {arguments.threads} threads, settings {json.dumps(settings)}, "
-        f"pairs: SNR {arguments.snr:g}, bias peak {arguments.bias_peak}"
+        f"pairs from the {arguments.source}: SNR {arguments.snr:g}, bias peak {arguments.bias_peak}"
     )
     first = arguments.seed
     cases = [("zero", {}, first + k) for k in range(arguments.zero)]
@@ -108,7 +114,7 @@ def main() -> None:
     for kind, shrink, seed in cases:
         started = time.perf_counter()
         pair = make_pair(
-            arguments.cache_dir, arguments.voxel_mm, shrink, seed, arguments.snr, arguments.bias_peak
+            arguments.cache_dir, arguments.voxel_mm, shrink, seed, arguments.snr, arguments.bias_peak, source
         )
         made = time.perf_counter() - started
         measured, measures = measure_pair(pair, settings, arguments.threads, regions)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# System packages the tests use, from Debian: R with lme4 and lmerTest (the agreement tests)
-# and Chromium (the report is opened in a headless browser).
+# System packages the tests use, from Debian: R with lme4 and lmerTest (the agreement tests),
+# Chromium (the report is opened in a headless browser) and mricron-data (Colin27 and its AAL
+# labels, a single-subject source of planted-change pairs).
 # Installs only what is missing, and only as root; otherwise says what would be needed, and
 # the tests that need it are skipped with that reason.
 set -euo pipefail
-packages=(r-base-core r-cran-lme4 r-cran-lmertest chromium fonts-dejavu-core)
+packages=(r-base-core r-cran-lme4 r-cran-lmertest chromium fonts-dejavu-core mricron-data)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
