@@ -160,7 +160,8 @@ def test_session_icv_falls_back_to_the_labelled_volume():
 @pytest.mark.slow
 def test_a_drifting_icv_is_reported_in_the_log_analysis_json_and_front_page(tiny_cohort, tmp_path):
     """A real run on label images whose sessions.tsv gives an ICV growing 0.3 %/yr (adult
-    heads do not grow): the fractions are modelled, and the drift is said everywhere."""
+    heads do not grow), measured with 0.05 % noise as an ICV estimate is: the fractions are
+    modelled, and the drift is said everywhere."""
     from datetime import datetime
 
     from conftest import cohort_config, run_snakemake
@@ -169,11 +170,14 @@ def test_a_drifting_icv_is_reported_in_the_log_analysis_json_and_front_page(tiny
 
     cohort = Path(shutil.copytree(tiny_cohort, tmp_path / "cohort"))
     written = {}
+    # with no noise at all the residual variance is 0 and the model has no CI to give
+    rng = np.random.default_rng(3)
     for number, table in enumerate(sorted((cohort / "bids").glob("sub-*/sub-*_sessions.tsv"))):
         sessions = read_frame(table)
         times = [datetime.fromisoformat(t) for t in sessions["acq_time"]]
         years = np.array([(t - times[0]).days / 365.25 for t in times])
-        sessions["icv"] = (1.4e6 + 2e4 * number) * np.exp(0.003 * years)
+        noise = np.exp(rng.normal(0, 5e-4, len(years)))
+        sessions["icv"] = (1.4e6 + 2e4 * number) * np.exp(0.003 * years) * noise
         sessions.to_csv(table, sep="\t", index=False, float_format="%.17g")
         subject = table.name.removesuffix("_sessions.tsv")
         written.update(
