@@ -753,7 +753,13 @@ def simulate_pair(
     bias_peak=BIAS_PEAK,
     source: Source | None = None,
 ) -> Simulation:
-    """:func:`make_pair` with the subject, its anatomy, the planted map and the inversion residual."""
+    """A baseline and a follow-up T1w of one random subject, the baseline labels and the truth
+    (:class:`Pair`), with the subject, its anatomy, the planted map and the inversion residual.
+
+    ``shrink`` maps a region of config/regions/freesurfer.tsv (or a tuple of labels) to the
+    fractional loss wanted (0.02: 2 %); None or {} gives a pseudo-rescan (same anatomy, new
+    position, bias and noise; truth exactly 0). ``cache_dir`` holds the wheel's files; ``source``,
+    another T1w and its labels (default: the wheel's template and IBSR atlas, :func:`load_source`)."""
     source = source or load_source(cache_dir)
     rng = np.random.default_rng(seed)
     subject = random_subject(rng, source.centre)
@@ -765,22 +771,9 @@ def simulate_pair(
     return Simulation(Pair(baseline, followup, labels, truth), subject, anatomy, atrophy, residual)
 
 
-def make_pair(
-    cache_dir,
-    voxel_mm: float = 2.0,
-    shrink=None,
-    seed: int = 0,
-    snr: float = SNR,
-    bias_peak=BIAS_PEAK,
-    source: Source | None = None,
-) -> Pair:
-    """A baseline and a follow-up T1w of one random subject, the baseline labels and the truth.
-
-    ``shrink`` maps a region of config/regions/freesurfer.tsv (or a tuple of labels) to the
-    fractional loss wanted (0.02: 2 %); None or {} gives a pseudo-rescan (same anatomy, new
-    position, bias and noise; truth exactly 0). ``cache_dir`` holds the wheel's files; ``source``,
-    another T1w and its labels (default: the wheel's template and IBSR atlas, :func:`load_source`)."""
-    return simulate_pair(cache_dir, voxel_mm, shrink, seed, snr, bias_peak, source).pair
+def make_pair(*args, **kwargs) -> Pair:
+    """The :class:`Pair` of :func:`simulate_pair` (same arguments)."""
+    return simulate_pair(*args, **kwargs).pair
 
 
 # ---------------------------------------------------------------- a study
